@@ -1,0 +1,115 @@
+"""Commands as argv tokens, quoted in exactly one place; secrets as a masked type.
+
+Raw strings never reach a transport: a :class:`Command` is a token list and a
+:class:`Script` is a list of commands rendered with ``set -eu``. A :class:`Secret` renders
+as ``***`` everywhere except :meth:`Secret.reveal`, and refuses to be a command token,
+because a remote command line is visible in the process list. Secrets travel on stdin.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MASK = "***"
+
+
+class Secret:
+    """A value that must never be printed, logged or put on a command line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the real value; call only where it goes to stdin or a 0600 file."""
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+class Raw(str):
+    """A shell fragment inserted unquoted (operators such as ``>``, ``&&``, ``|``).
+
+    Only literals written in djship's own source may be Raw, never user input.
+    """
+
+
+Token = str | Raw
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line as tokens; rendered by :func:`render`."""
+
+    argv: tuple[Token, ...]
+
+    def __init__(self, *argv: Token) -> None:
+        for tok in argv:
+            if isinstance(tok, Secret):  # pragma: no cover - defensive, typed away
+                raise TypeError("a Secret cannot be a command token; send it on stdin")
+        object.__setattr__(self, "argv", tuple(argv))
+
+    def render(self) -> str:
+        """The command as one shell line, each plain token quoted once."""
+        return " ".join(t if isinstance(t, Raw) else shlex.quote(t) for t in self.argv)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def cmd(*argv: Token) -> Command:
+    """Shorthand for :class:`Command`."""
+    return Command(*argv)
+
+
+def raw(fragment: str) -> Raw:
+    """Mark a literal shell fragment (an operator) as unquoted."""
+    return Raw(fragment)
+
+
+@dataclass(frozen=True)
+class Script:
+    """Commands run in order by ``bash`` with ``set -eu -o pipefail``."""
+
+    commands: tuple[Command, ...]
+    sudo: bool = field(default=True, compare=False)
+
+    @classmethod
+    def of(cls, commands: Iterable[Command]) -> Script:
+        """Build a script from commands."""
+        return cls(tuple(commands))
+
+    def render(self) -> str:
+        """The script text, one command per line, with strict mode on."""
+        lines = ["set -eu -o pipefail", *(c.render() for c in self.commands)]
+        return "\n".join(lines) + "\n"
+
+    def __add__(self, other: Script) -> Script:
+        return Script(self.commands + other.commands)
+
+
+def script(*commands: Command) -> Script:
+    """Shorthand for a script of the given commands."""
+    return Script(tuple(commands))
+
+
+def mask(text: str, secrets: Sequence[Secret | str]) -> str:
+    """Replace every occurrence of each secret's value in ``text`` by ``***``."""
+    for s in secrets:
+        value = s.reveal() if isinstance(s, Secret) else s
+        if value:
+            text = text.replace(value, MASK)
+    return text

@@ -1,0 +1,1 @@
+"""Transports: ssh (OpenSSH with a control connection), local, and a recording fake."""

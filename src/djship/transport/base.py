@@ -1,0 +1,46 @@
+"""The transport interface: run a script, put a file atomically, get a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from djship.shell import Script
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a remote script returned."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the exit status is zero."""
+        return self.status == 0
+
+
+class Transport(Protocol):
+    """Carries scripts and files to one host."""
+
+    name: str
+
+    def run(self, script: Script, *, stdin: bytes | None = None,
+            timeout: float | None = None) -> Result:
+        """Run ``script`` with bash (as root, through sudo when needed); never raises on status."""
+        ...
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644, owner: str = "root",
+            group: str = "root") -> None:
+        """Write ``data`` to ``path`` atomically (temp file then rename) with mode and owner."""
+        ...
+
+    def get(self, path: str) -> bytes:
+        """Read a file from the host."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
