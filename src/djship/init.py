@@ -1,0 +1,124 @@
+"""`djship init`: write a commented djship.toml from what detection finds in the project."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import tomlkit
+
+from djship.config import CONFIG_NAME, validate
+from djship.errors import UsageError
+from djship.project import ProjectInfo, detect
+
+TEMPLATES = Path(__file__).parent / "templates"
+# Placeholders that validate but are obviously not real: example.com and an address from
+# TEST-NET-3 (RFC 5737), which no server ever has.
+PLACEHOLDER_DOMAIN = "example.com"
+PLACEHOLDER_ADDRESS = "203.0.113.10"
+DEFAULT_HOST = "web1"
+
+
+@dataclass
+class InitResult:
+    """What `djship init` wrote, what it could not find, and what the user should check."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def toml_value(value: object) -> str:
+    """A value as TOML source text (strings quoted and escaped correctly)."""
+    return tomlkit.item(value).as_string()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        # TOML, not HTML: values are escaped by the toml filter instead.
+        autoescape=False,  # noqa: S701
+    )
+    env.filters["toml"] = toml_value
+    # A newline in detected text would end the TOML comment it is shown in.
+    env.filters["oneline"] = lambda text: " ".join(str(text).split())
+    return env
+
+
+def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequence[str] = (),
+                  host: str | None = None) -> str:
+    """The commented djship.toml text for a detected project."""
+    settings = info.settings or f"{info.name.replace('-', '_')}.settings"
+    package = settings.split(".")[0]
+    wsgi = info.wsgi or (None if info.asgi else f"{package}.wsgi:application")
+    template = _environment().get_template("djship.toml.j2")
+    return template.render(
+        missing=info.missing, settings_values=info.settings_values,
+        name=info.name, python=info.python, settings=settings, package=package,
+        wsgi=wsgi, asgi=info.asgi, dependencies=info.dependencies or "requirements",
+        requirements=info.requirements or "requirements.txt", manage=info.manage,
+        site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
+        host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS,
+    )
+
+
+def _refuse_overwrite(root: Path) -> None:
+    target = root / CONFIG_NAME
+    if target.exists():
+        raise UsageError(f"{target} already exists",
+                         hint="edit it, or run `djship init --force` to replace it "
+                              "(your changes to it will be lost)")
+    try:
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return
+    if "djship" in pyproject.get("tool", {}):
+        raise UsageError(f"{root / 'pyproject.toml'} already has a [tool.djship] table",
+                         hint=f"run `djship init --force` to write {CONFIG_NAME}, "
+                              "which then takes precedence")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so an interrupted init leaves no half file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
+    root = root.resolve()
+    if not force:
+        _refuse_overwrite(root)
+    info = detect(root)
+    text = render_config(info)
+    # Never write a file that djship itself would reject.
+    validate(tomllib.loads(text))
+    path = root / CONFIG_NAME
+    _write_atomic(path, text)
+    return path, info
+
+
+def write_config(root: Path, force: bool) -> list[str]:
+    """Write ``root/djship.toml`` (replacing one only with ``force``); return what is missing."""
+    return _init(root, force)[1].missing
+
+
+def run_init(root: Path, *, force: bool) -> InitResult:
+    """Detect the project at ``root``, write djship.toml, and report what the user must check."""
+    path, info = _init(root, force)
+    notes = [*info.notes,
+             f"replace the placeholder domain {PLACEHOLDER_DOMAIN} in sites.{info.name}.domains",
+             f"replace the placeholder address {PLACEHOLDER_ADDRESS} of host {DEFAULT_HOST}"]
+    return InitResult(path=path, notes=notes, missing=list(info.missing))
