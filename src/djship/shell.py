@@ -13,6 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 MASK = "***"
+FAILED_MARK = "djship-failed-command: "
+# Names the failing command in stderr, so errors can say which line of a script broke.
+FAILED_TRAP = f"trap 'echo \"{FAILED_MARK}$BASH_COMMAND\" >&2' ERR"
 
 
 class Secret:
@@ -94,7 +97,7 @@ class Script:
 
     def render(self) -> str:
         """The script text, one command per line, with strict mode on."""
-        lines = ["set -eu -o pipefail", *(c.render() for c in self.commands)]
+        lines = ["set -eu -o pipefail", FAILED_TRAP, *(c.render() for c in self.commands)]
         return "\n".join(lines) + "\n"
 
     def __add__(self, other: Script) -> Script:

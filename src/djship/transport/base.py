@@ -27,6 +27,10 @@ class Transport(Protocol):
 
     name: str
 
+    def connect(self) -> None:
+        """Open the connection now, so failures surface before any step runs."""
+        ...
+
     def run(self, script: Script, *, stdin: bytes | None = None,
             timeout: float | None = None) -> Result:
         """Run ``script`` with bash (as root, through sudo when needed); never raises on status."""

@@ -1,0 +1,190 @@
+"""The djship.toml schema; docs/djship.example.toml is the annotated tour of it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["web", "worker", "db", "lb"]
+ALL_ROLES: tuple[Role, ...] = ("web", "worker", "db", "lb")
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def is_hostname(value: str) -> bool:
+    """True for a DNS host name (labels of letters, digits and hyphens)."""
+    return bool(_HOSTNAME.match(value)) and not value.replace(".", "").isdigit()
+
+
+def is_address(value: str) -> bool:
+    """True for an IP address or a host name."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return is_hostname(value)
+    return True
+
+
+def _check_hostname(value: str) -> str:
+    if not is_hostname(value):
+        raise ValueError(f"{value!r} is not a host name")
+    return value
+
+
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Project(Strict):
+    """The Django project: where its pieces are and what it needs."""
+
+    name: Annotated[str, Field(pattern=_NAME.pattern)]
+    python: str | None = None
+    settings: Annotated[str, Field(pattern=_MODULE.pattern)]
+    wsgi: str | None = None
+    asgi: str | None = None
+    dependencies: Literal["requirements", "uv", "poetry", "pyproject"] = "requirements"
+    requirements: str = "requirements.txt"
+    manage: str = "manage.py"
+    system_packages: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _app_present(self) -> Project:
+        if not self.wsgi and not self.asgi:
+            raise ValueError("set project.wsgi (e.g. 'mysite.wsgi:application') or project.asgi")
+        return self
+
+    @field_validator("wsgi", "asgi")
+    @classmethod
+    def _app_ref(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+            raise ValueError("expected 'module.path:attribute', e.g. 'mysite.wsgi:application'")
+        return v
+
+
+class Process(Strict):
+    """An extra long-running process (worker role), run from the release directory."""
+
+    command: str
+    instances: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class Job(Strict):
+    """A scheduled job: a command run by a systemd timer (OnCalendar syntax)."""
+
+    command: str
+    schedule: str
+
+
+class Backups(Strict):
+    """Database backups: how many to keep and an optional systemd calendar schedule."""
+
+    keep: Annotated[int, Field(ge=1, le=365)] = 7
+    schedule: str | None = None
+
+
+class Tls(Strict):
+    """Certificates for the site's domains."""
+
+    enabled: bool = False
+    email: str | None = None
+    acme_server: str | None = None
+    hsts_max_age: Annotated[int, Field(ge=0)] = 0
+    certificate: str | None = None
+    key: str | None = None
+
+
+class Site(Strict):
+    """One deployed instance of the project: domains, processes, environment, hosts."""
+
+    domains: list[Hostname] = Field(default_factory=list)
+    hosts: list[str] | None = None
+    settings: Annotated[str | None, Field(pattern=_MODULE.pattern)] = None
+    env: dict[str, str] = Field(default_factory=dict)
+    keep_releases: Annotated[int, Field(ge=1, le=50)] = 5
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    health_path: str = "/"
+    health_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    database: Literal["postgres", "sqlite", "external"] = "postgres"
+    canonical: Literal["apex", "www", "none"] = "none"
+    processes: dict[str, Process] = Field(default_factory=dict)
+    jobs: dict[str, Job] = Field(default_factory=dict)
+    backups: Backups = Field(default_factory=Backups)
+    tls: Tls = Field(default_factory=Tls)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not _ENV_KEY.match(k):
+                raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("must start with '/'")
+        return v
+
+
+class Host(Strict):
+    """A server reached over SSH, with the roles it plays."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    address: str
+    user: str = "root"
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES[:3]))
+    identity_file: str | None = None
+    known_hosts_file: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if not is_address(v):
+            raise ValueError("not a host name or IP address")
+        return v
+
+
+class Config(Strict):
+    """The whole djship.toml."""
+
+    project: Project
+    sites: dict[str, Site]
+    hosts: list[Host]
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [h.name for h in self.hosts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"hosts: duplicate host name(s): {', '.join(dupes)}")
+        for site_name, site in self.sites.items():
+            if not _NAME.match(site_name):
+                raise ValueError(f"sites.{site_name}: site names are lower-case letters, "
+                                 "digits, '-' and '_', starting with a letter")
+            for h in site.hosts or []:
+                if h not in names:
+                    raise ValueError(f"sites.{site_name}.hosts: unknown host {h!r}")
+        return self
+
+    def site_hosts(self, site: str) -> list[Host]:
+        """The hosts a site runs on (all hosts unless the site names some)."""
+        wanted = self.sites[site].hosts
+        return [h for h in self.hosts if wanted is None or h.name in wanted]
+
+    def settings_module(self, site: str) -> str:
+        """The DJANGO_SETTINGS_MODULE djship sets for a site."""
+        return self.sites[site].settings or self.project.settings

@@ -1,0 +1,146 @@
+"""Every path djship uses on a server, in one place.
+
+Layout for a site ``blog``::
+
+    /srv/blog/                    site root, owned by root
+        releases/<id>/            one directory per release (code + .venv)
+        current -> releases/<id>  the release nginx sends traffic to
+        shared/media/             uploaded files, kept across releases
+        shared/static/            collected static files, kept across releases
+        shared/data/              SQLite database when the site uses SQLite
+        shared/backups/           pg_dump/SQLite backups
+        shared/uv-cache/          uv's cache, so unchanged dependencies install in seconds
+        .lock/                    the deploy lock (atomic mkdir)
+    /etc/djship/blog.env          environment file (0600 root), read by systemd
+    /etc/systemd/system/djship-blog@.service   app server, one instance per release id
+    /etc/nginx/sites-available/djship-blog.conf
+    /etc/nginx/djship/blog-upstream.conf       which release socket nginx proxies to
+    /run/djship-blog/<id>/app.sock   gunicorn socket of a release (RuntimeDirectory)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SRV_ROOT = "/srv"
+ETC = "/etc/djship"
+TOOLS = "/opt/djship"
+UV = f"{TOOLS}/venv/bin/uv"
+NGINX_AVAILABLE = "/etc/nginx/sites-available"
+NGINX_ENABLED = "/etc/nginx/sites-enabled"
+NGINX_SNIPPETS = "/etc/nginx/djship"
+SYSTEMD = "/etc/systemd/system"
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    """Server paths of one site."""
+
+    site: str
+
+    @property
+    def user(self) -> str:
+        """The site's system user (and group)."""
+        return f"djship-{self.site}"
+
+    @property
+    def root(self) -> str:
+        """The site's directory."""
+        return f"{SRV_ROOT}/{self.site}"
+
+    @property
+    def releases(self) -> str:
+        """Directory holding one folder per release."""
+        return f"{self.root}/releases"
+
+    def release(self, release_id: str) -> str:
+        """Directory of one release."""
+        return f"{self.releases}/{release_id}"
+
+    @property
+    def current(self) -> str:
+        """Symlink to the release that serves traffic."""
+        return f"{self.root}/current"
+
+    @property
+    def shared(self) -> str:
+        """Files kept across releases."""
+        return f"{self.root}/shared"
+
+    @property
+    def media(self) -> str:
+        """MEDIA_ROOT."""
+        return f"{self.shared}/media"
+
+    @property
+    def static(self) -> str:
+        """STATIC_ROOT."""
+        return f"{self.shared}/static"
+
+    @property
+    def data(self) -> str:
+        """Writable data (SQLite database)."""
+        return f"{self.shared}/data"
+
+    @property
+    def backups(self) -> str:
+        """Database backups."""
+        return f"{self.shared}/backups"
+
+    @property
+    def uv_cache(self) -> str:
+        """uv's package cache, shared by all releases."""
+        return f"{self.shared}/uv-cache"
+
+    @property
+    def lock(self) -> str:
+        """The deploy lock directory."""
+        return f"{self.root}/.lock"
+
+    @property
+    def env_file(self) -> str:
+        """The environment file systemd reads."""
+        return f"{ETC}/{self.site}.env"
+
+    @property
+    def unit(self) -> str:
+        """Name of the app template unit (instance = release id)."""
+        return f"djship-{self.site}@"
+
+    def unit_name(self, release_id: str) -> str:
+        """The app unit of one release."""
+        return f"djship-{self.site}@{release_id}.service"
+
+    @property
+    def unit_file(self) -> str:
+        """Path of the app template unit."""
+        return f"{SYSTEMD}/djship-{self.site}@.service"
+
+    @property
+    def run_dir(self) -> str:
+        """Runtime directory holding the release sockets."""
+        return f"/run/djship-{self.site}"
+
+    def socket(self, release_id: str) -> str:
+        """The gunicorn socket of one release."""
+        return f"{self.run_dir}/{release_id}/app.sock"
+
+    @property
+    def nginx_site(self) -> str:
+        """The nginx server block."""
+        return f"{NGINX_AVAILABLE}/djship-{self.site}.conf"
+
+    @property
+    def nginx_enabled(self) -> str:
+        """Symlink enabling the nginx server block."""
+        return f"{NGINX_ENABLED}/djship-{self.site}.conf"
+
+    @property
+    def nginx_upstream(self) -> str:
+        """The upstream nginx proxies to (rewritten at each switch)."""
+        return f"{NGINX_SNIPPETS}/{self.site}-upstream.conf"
+
+    @property
+    def db_name(self) -> str:
+        """PostgreSQL database and role name."""
+        return self.site.replace("-", "_")

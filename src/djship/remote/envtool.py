@@ -1,0 +1,127 @@
+"""djship's environment-file tool, installed on servers as /opt/djship/lib/envtool.py.
+
+It reads one JSON request on stdin, so secret values never appear on a command line, and
+prints only key names or hashes, never values (except for an explicit ``get``). The file
+is rewritten atomically with mode 0600, owned by root; systemd reads it as root.
+Stdlib only: it runs with the server's python3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines (values may be double-quoted as systemd allows)."""
+    env: dict[str, str] = {}
+    if not path.exists():
+        return env
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        env[key.strip()] = value
+    return env
+
+
+def quote(value: str) -> str:
+    """Quote a value for a systemd EnvironmentFile."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_env(path: Path, env: dict[str, str]) -> None:
+    """Write the file atomically, 0600 root."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lines = ["# Managed by djship: edit with `djship env set/unset`, not by hand."]
+    lines += [f"{k}={quote(v)}" for k, v in sorted(env.items())]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def psql(sql: str) -> str:
+    """Run SQL as the postgres superuser, SQL on stdin (never on the command line)."""
+    proc = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-t", "-A",
+                           "-v", "ON_ERROR_STOP=1", "-d", "postgres"],
+                          input=sql, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(proc.returncode)
+    return proc.stdout.strip()
+
+
+def ident(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ensure_database(env: dict[str, str], db: dict[str, Any]) -> bool:
+    """Create the role and database if needed; set a new password only when none is stored."""
+    name, host, port = db["name"], db.get("host", "localhost"), db.get("port", 5432)
+    # Names come from validated site names ([a-z0-9_]); passwords from token_urlsafe.
+    role_exists = psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'") == "1"  # noqa: S608
+    changed = False
+    if not (role_exists and "DATABASE_URL" in env):
+        password = secrets.token_urlsafe(32)
+        verb = "ALTER" if role_exists else "CREATE"
+        psql(f"{verb} ROLE {ident(name)} WITH LOGIN PASSWORD '{password}'")
+        env["DATABASE_URL"] = f"postgres://{name}:{password}@{host}:{port}/{name}"
+        changed = True
+    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":  # noqa: S608
+        psql(f"CREATE DATABASE {ident(name)} OWNER {ident(name)}")
+        changed = True
+    return changed
+
+
+def digest(key: str, value: str) -> str:
+    """Hash of one entry, so a planner can compare without seeing values."""
+    return hashlib.sha256(f"{key}={value}".encode()).hexdigest()
+
+
+def main() -> int:
+    """Apply one JSON request from stdin to the env file named in it."""
+    req = json.load(sys.stdin)
+    path = Path(req["file"])
+    env = read_env(path)
+    op = req.get("op", "apply")
+    if op == "hashes":
+        print(json.dumps({k: digest(k, v) for k, v in env.items()}))
+        return 0
+    if op == "get":
+        print(json.dumps({k: env[k] for k in req.get("keys", env) if k in env}))
+        return 0
+    before = dict(env)
+    for key in req.get("generate", []):
+        if not env.get(key):
+            env[key] = secrets.token_urlsafe(50)
+    env.update(req.get("set", {}))
+    for key in req.get("unset", []):
+        env.pop(key, None)
+    db_changed = ensure_database(env, req["database"]) if req.get("database") else False
+    changed = sorted(k for k in env.keys() | before.keys() if env.get(k) != before.get(k))
+    if changed or not path.exists():
+        write_env(path, env)
+    print(json.dumps({"changed": changed, "database": db_changed}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The provision plan: which steps each host gets for its roles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from djship.config import Config, Host
+from djship.paths import SitePaths
+from djship.steps import database, packages, security, site, tools, web
+from djship.steps.base import AnyStep
+
+
+def uses_local_db(config: Config, site_name: str) -> bool:
+    """True when the site's PostgreSQL runs on one of its own hosts (role db)."""
+    return config.sites[site_name].database == "postgres" and any(
+        "db" in h.roles for h in config.site_hosts(site_name))
+
+
+def provision_steps(config: Config, site_name: str, host: Host,
+                    root: Path | None) -> list[AnyStep]:
+    """Every step, in order, for one host of a site."""
+    p = SitePaths(site_name)
+    s = config.sites[site_name]
+    roles = set(host.roles)
+    app_host = bool(roles & {"web", "worker"})
+    db_here = "db" in roles and s.database == "postgres"
+    single = db_here and app_host
+    steps: list[AnyStep] = [
+        packages.packages_step(packages.wanted_packages(config, host, db_here)),
+        security.upgrades_step(root),
+        security.firewall_step(host, root),
+        security.sshd_step(host, root),
+    ]
+    if db_here:
+        steps.append(database.service_step("postgresql", "postgresql"))
+    if app_host:
+        steps += [
+            tools.uv_step(),
+            tools.envtool_step(),
+            site.user_step(p, has_nginx="web" in roles),
+            site.layout_step(p),
+            database.env_step(p, s, with_db=single),
+            web.app_unit_step(config, site_name, root, local_db=single),
+        ]
+    if "web" in roles:
+        steps += [
+            database.service_step("nginx service", "nginx"),
+            web.upstream_step(site_name),
+            web.nginx_step(config, site_name, root),
+        ]
+    return steps

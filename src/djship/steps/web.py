@@ -1,0 +1,87 @@
+"""Steps: the app's systemd template unit and the nginx site."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from djship import paths
+from djship.config import Config
+from djship.paths import SitePaths
+from djship.render import render
+from djship.shell import Script, cmd, raw
+from djship.steps.base import Fact, Plan, Put, Step
+from djship.steps.files import File, files_step
+
+NGINX_TEST = [cmd("nginx", "-t", "-q")]
+NGINX_RELOAD = [cmd("systemctl", "reload-or-restart", "nginx")]
+NO_RELEASE = "# no release deployed yet\nserver unix:/run/djship-none.sock down;\n"
+
+
+def app_args(config: Config) -> str:
+    """gunicorn arguments selecting the WSGI app, or uvicorn workers for ASGI-only projects."""
+    if config.project.wsgi:
+        return config.project.wsgi
+    return f"-k uvicorn_worker.UvicornWorker {config.project.asgi}"
+
+
+def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> File:
+    """The app's template unit (instance = release id)."""
+    p = SitePaths(site)
+    s = config.sites[site]
+    text = render("app.service.j2", root, site=site, paths=p, user=p.user,
+                  settings=config.settings_module(site), app_args=app_args(config),
+                  workers=s.workers, start_timeout=int(s.health_timeout) + 30,
+                  server_name="gunicorn", local_db=local_db)
+    return File(p.unit_file, text.encode())
+
+
+def app_unit_step(config: Config, site: str, root: Path | None, local_db: bool) -> Step[object]:
+    """Keep the app unit current and systemd aware of it."""
+    return files_step("app unit", [unit_file(config, site, root, local_db)],  # type: ignore[return-value]
+                      then=[cmd("systemctl", "daemon-reload")])
+
+
+def site_id(site: str) -> str:
+    """A name usable as an nginx upstream identifier."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", site)
+
+
+def nginx_files(config: Config, site: str, root: Path | None) -> list[File]:
+    """The site's server block, its enabling symlink target and the default server."""
+    p = SitePaths(site)
+    domains = config.sites[site].domains or ["_"]
+    site_conf = render("nginx-site.conf.j2", root, site=site, site_id=site_id(site), paths=p,
+                       server_names=" ".join(domains))
+    default = render("nginx-default.conf.j2", root)
+    return [File(p.nginx_site, site_conf.encode()),
+            File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
+
+
+def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
+    """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
+    p = SitePaths(site)
+    links = [
+        cmd("ln", "-sfn", p.nginx_site, p.nginx_enabled),
+        cmd("ln", "-sfn", f"{paths.NGINX_AVAILABLE}/djship-default.conf",
+            f"{paths.NGINX_ENABLED}/djship-default.conf"),
+        cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default"),
+    ]
+    return files_step("nginx", nginx_files(config, site, root),  # type: ignore[return-value]
+                      validate=[*links, *NGINX_TEST], then=NGINX_RELOAD,
+                      on_fail=[cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")])
+
+
+def plan_upstream(p: SitePaths, exists: bool) -> Plan:
+    """Create the upstream include before the first deploy (deploys rewrite it)."""
+    if exists:
+        return Plan.nothing("upstream in place")
+    return Plan.of(Put(p.nginx_upstream, NO_RELEASE.encode(), "created upstream placeholder"))
+
+
+def upstream_step(site: str) -> Step[bool]:
+    """Ensure the upstream include nginx's site file needs exists."""
+    p = SitePaths(site)
+    probe = Script.of([cmd("test", "-e", p.nginx_upstream, raw("&& echo yes || echo no"))])
+    return Step("nginx upstream", Fact(probe, lambda r: r.stdout.strip() == "yes", False),
+                lambda e: plan_upstream(p, e))

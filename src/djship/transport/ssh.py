@@ -1,0 +1,168 @@
+"""SSH through the system OpenSSH client, one multiplexed control connection per host.
+
+Using the real ``ssh`` binary means the user's ~/.ssh/config, agent, keys and ProxyJump
+all work, and after the first command each one costs a single round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+from djship.config.schema import Host
+from djship.errors import ConnectionFailure
+from djship.shell import Script, cmd, raw
+from djship.transport.base import Result
+
+SSH_ERROR = 255
+
+
+def control_dir() -> Path:
+    """A private directory for control sockets (short path: sockets have a length limit)."""
+    path = Path(tempfile.gettempdir()) / f"djship-ssh-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def ssh_options(host: Host, *, multiplex: bool = True) -> list[str]:
+    """The ssh options djship adds; everything else comes from the user's ssh config."""
+    opts = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir()}/%C",
+            "-o", "ControlPersist=300"] if multiplex else ["-o", "ControlPath=none"]
+    opts += [
+        "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=10",
+        "-o", "ServerAliveInterval=15",
+        "-p", str(host.port),
+        "-l", host.user,
+    ]
+    if host.identity_file:
+        opts += ["-i", str(Path(host.identity_file).expanduser()), "-o", "IdentitiesOnly=yes"]
+    if host.known_hosts_file:
+        opts += ["-o", f"UserKnownHostsFile={Path(host.known_hosts_file).expanduser()}",
+                 "-o", "StrictHostKeyChecking=yes"]
+    return opts
+
+
+def connection_hint(host: Host, stderr: str) -> tuple[str, str]:
+    """Turn ssh's complaint into a headline and advice; used only to word the message."""
+    target = f"{host.user}@{host.address}:{host.port}"
+    text = stderr.lower()
+    if "permission denied" in text:
+        key = host.identity_file or "your ssh agent / default keys"
+        return (f"{target} refused our key",
+                f"check that the public key for {key} is in ~{host.user}/.ssh/authorized_keys "
+                f"on the server, or set hosts.identity_file")
+    if "host key verification failed" in text or "remote host identification" in text:
+        return (f"{target}: host key is unknown or changed",
+                "verify the server's fingerprint, then update known_hosts "
+                "(ssh-keygen -R ADDRESS) or hosts.known_hosts_file")
+    if "could not resolve" in text:
+        return (f"cannot resolve {host.address}", "check hosts.address and your DNS")
+    return (f"cannot connect to {target}",
+            "check that the server is up, the address and port are right and a firewall "
+            f"allows SSH; try `ssh -p {host.port} {host.user}@{host.address}` yourself")
+
+
+class SshTransport:
+    """Runs scripts on a host over a persistent OpenSSH control connection."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.name = host.name
+        self._base = ["ssh", *ssh_options(host), host.address]
+        self._connected = False
+
+    def connect(self) -> None:
+        """Open the control connection, turning any failure into advice."""
+        if self._connected:
+            return
+        proc = subprocess.run([*self._base, "--", "true"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60, check=False)
+        if proc.returncode != 0:
+            headline, hint = connection_hint(self.host, proc.stderr)
+            tail = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
+            raise ConnectionFailure(self.name, headline + (f" ({tail[0]})" if tail else ""),
+                                    hint=hint)
+        self._connected = True
+
+    def remote_command(self, script: Script) -> str:
+        """The single string ssh hands to the remote shell for ``script``."""
+        inner = ["bash", "-c", script.render()]
+        if self.host.user != "root":
+            inner = ["sudo", "-n", "--", *inner]
+        return shlex.join(inner)
+
+    def run(self, script: Script, *, stdin: bytes | None = None,
+            timeout: float | None = None) -> Result:
+        """Run a script; a lost connection raises ConnectionFailure, other failures return."""
+        self.connect()
+        proc = subprocess.run([*self._base, "--", self.remote_command(script)],
+                              input=stdin if stdin is not None else b"",
+                              capture_output=True, timeout=timeout, check=False)
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        return Result(proc.returncode, out, err)
+
+    def interactive(self, script: Script, *, tty: bool) -> int:
+        """Run a script attached to the user's terminal; returns its exit status."""
+        self.connect()
+        flag = "-tt" if tty else "-T"
+        return subprocess.call([*self._base, flag, "--", self.remote_command(script)])
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644, owner: str = "root",
+            group: str = "root") -> None:
+        """Write a file atomically: temp file beside it, mode and owner, then rename."""
+        result = self.run(put_script(path, mode, owner, group), stdin=data)
+        if not result.ok:
+            from djship.errors import RemoteFailure
+
+            raise RemoteFailure(self.name, f"write {path}", f"put {path}", result.status,
+                                result.stderr)
+
+    def get(self, path: str) -> bytes:
+        """Read a remote file as bytes."""
+        self.connect()
+        proc = subprocess.run([*self._base, "--", self.remote_command(
+            Script.of([cmd("cat", "--", path)]))], capture_output=True, check=False)
+        if proc.returncode != 0:
+            from djship.errors import RemoteFailure
+
+            raise RemoteFailure(self.name, f"read {path}", f"cat {path}", proc.returncode,
+                                proc.stderr.decode(errors="replace"))
+        return proc.stdout
+
+    def fresh_login_works(self) -> bool:
+        """Open a brand-new connection (not through the control master) and run ``true``."""
+        argv = ["ssh", *ssh_options(self.host, multiplex=False), self.host.address, "--", "true"]
+        proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
+                              check=False)
+        return proc.returncode == 0
+
+    def rsync_shell(self) -> str:
+        """The ``-e`` value that makes rsync reuse this host's control connection."""
+        return shlex.join(["ssh", *ssh_options(self.host)])
+
+    def close(self) -> None:
+        """Stop the control master."""
+        if self._connected:
+            subprocess.run([*self._base, "-O", "exit"], capture_output=True, check=False)
+            self._connected = False
+
+
+def put_script(path: str, mode: int, owner: str, group: str) -> Script:
+    """Script that stores stdin at ``path`` atomically with the given mode and owner."""
+    folder = str(Path(path).parent)
+    return Script.of([
+        cmd("install", "-d", "-m", "755", folder),
+        cmd(raw("tmp=$(mktemp"), "--", f"{path}.djship-XXXXXX", raw(")")),
+        cmd("trap", 'rm -f -- "$tmp"', "EXIT"),
+        cmd("cat", raw('> "$tmp"')),
+        cmd("chmod", f"{mode:o}", raw('"$tmp"')),
+        cmd("chown", f"{owner}:{group}", raw('"$tmp"')),
+        cmd("mv", "-f", raw('"$tmp"'), "--", path),
+        cmd("trap", "-", "EXIT"),
+    ])
+
