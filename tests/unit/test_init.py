@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,22 @@ def rendered(root: Path, **kwargs: Any) -> dict[str, Any]:
     data = tomllib.loads(render_config(detect(root), **kwargs))
     validate(data)
     return data
+
+
+def uncommented_variants(text: str) -> Iterator[str]:
+    """``text`` with each commented-out key (or commented-out table block) uncommented."""
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        end = n + 1
+        if re.match(r"^# \[", lines[n]):
+            while end < len(lines) and re.match(r"^# [a-z_]+ = ", lines[end]):
+                end += 1
+        elif not re.match(r"^# [a-z_]+ = ", lines[n]):
+            n += 1
+            continue
+        yield "\n".join([*lines[:n], *(line[2:] for line in lines[n:end]), *lines[end:]])
+        n = end
 
 
 def test_startproject(tmp_path: Path) -> None:
@@ -153,3 +170,11 @@ def test_no_manage_py(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         run_init(tmp_path, force=False)
     assert not (tmp_path / "djship.toml").exists()
+
+
+
+def test_commented_keys_validate_when_uncommented(tmp_path: Path) -> None:
+    variants = list(uncommented_variants(render_config(detect(build(tmp_path, shop())))))
+    assert len(variants) > 10
+    for text in variants:
+        validate(tomllib.loads(text))
