@@ -1,0 +1,149 @@
+"""The private sandbox network on the host: bridge, routes, egress filter and NAT."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from djship.errors import DjshipError, UsageError
+from djship.sandbox.proc import run
+
+BRIDGE = "djship0"
+NET_ENV = "DJSHIP_SANDBOX_NET"
+DEFAULT_NET = "10.213.77.0/24"
+TABLE = "djship"
+FORWARD_SYSCTL = Path("/proc/sys/net/ipv4/ip_forward")
+
+Egress = tuple[str, int]  # (IPv4 address, TCP port)
+
+
+def sandbox_net(value: str | None = None) -> IPv4Network:
+    """The sandbox address range: value, else $DJSHIP_SANDBOX_NET, else the default."""
+    text = value or os.environ.get(NET_ENV) or DEFAULT_NET
+    try:
+        net = IPv4Network(text)
+    except ValueError as e:
+        raise UsageError(f"{NET_ENV}={text!r} is not an IPv4 network: {e}") from e
+    if net.prefixlen > 29 or not net.is_private:
+        raise UsageError(f"{NET_ENV}={text!r} must be a private range of at least /29")
+    return net
+
+
+def gateway(net: IPv4Network) -> IPv4Address:
+    """The host's own address on the sandbox bridge: the first host address."""
+    return next(net.hosts())
+
+
+def allocate(net: IPv4Network, used: Iterable[IPv4Address]) -> IPv4Address:
+    """The lowest free guest address in net."""
+    taken = {gateway(net), *used}
+    for addr in net.hosts():
+        if addr not in taken:
+            return addr
+    raise DjshipError(f"no free address left in {net}", hint="run `djship sandbox down` first")
+
+
+def nft_table(net: IPv4Network) -> str:
+    """The nftables table confining sandboxes: only listed egress, or all with --internet."""
+    gw, br = gateway(net), BRIDGE
+    return f"""table inet {TABLE} {{
+  set egress {{ type ipv4_addr . ipv4_addr . inet_service; }}
+  set internet {{ type ipv4_addr; }}
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    iifname "{br}" meta nfproto ipv6 drop
+    iifname "{br}" ip daddr {gw} accept
+    iifname "{br}" reject with icmpx type admin-prohibited
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname "{br}" meta nfproto ipv6 drop
+    oifname "{br}" ct state established,related accept
+    oifname "{br}" drop
+    iifname "{br}" ip saddr . ip daddr . tcp dport @egress accept
+    iifname "{br}" ip saddr @internet accept
+    iifname "{br}" reject with icmpx type admin-prohibited
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr {net} oifname != "{br}" masquerade
+  }}
+}}
+"""
+
+
+def nft_elements(verb: str, addr: IPv4Address, egress: Iterable[Egress], internet: bool) -> str:
+    """An nft script adding or deleting one sandbox's set elements."""
+    lines = []
+    items = sorted(set(egress))
+    if items:
+        body = ", ".join(f"{addr} . {ip} . {port}" for ip, port in items)
+        lines.append(f"{verb} element inet {TABLE} egress {{ {body} }}")
+    if internet:
+        lines.append(f"{verb} element inet {TABLE} internet {{ {addr} }}")
+    return "\n".join(lines) + "\n"
+
+
+def _nft(script: str, what: str) -> None:
+    run(["nft", "-f", "-"], stdin=script, what=what)
+
+
+def _has_table() -> bool:
+    return run(["nft", "list", "table", "inet", TABLE], what="nft", check=False).returncode == 0
+
+
+def _has_link(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def ensure_unreachable(net: IPv4Network) -> None:
+    """Make the whole range fail locally at once unless a live sandbox has a /32 route."""
+    run(["ip", "route", "replace", "unreachable", str(net)], what="adding the unreachable route")
+
+
+def ensure_host_network(net: IPv4Network, saved: Path) -> None:
+    """Create the bridge, routes, filter and forwarding the sandboxes need (idempotent)."""
+    ensure_unreachable(net)
+    if not _has_link(BRIDGE):
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"], what="creating the bridge")
+        # A /32, not the range: the range's route stays `unreachable`.
+        run(["ip", "addr", "add", f"{gateway(net)}/32", "dev", BRIDGE], what="bridge address")
+        Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1\n")
+        run(["ip", "link", "set", BRIDGE, "up"], what="bringing up the bridge")
+    if not _has_table():
+        _nft(nft_table(net), "installing the sandbox firewall (nftables)")
+    if not saved.exists():
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(FORWARD_SYSCTL.read_text())
+    FORWARD_SYSCTL.write_text("1\n")
+
+
+def attach(net: IPv4Network, addr: IPv4Address, egress: Iterable[Egress], internet: bool) -> None:
+    """Open the way to one sandbox: its /32 route and its egress elements."""
+    _nft(nft_elements("add", addr, egress, internet), "allowing the sandbox's egress")
+    run(["ip", "route", "replace", f"{addr}/32", "dev", BRIDGE, "src", str(gateway(net))],
+        what="adding the sandbox route")
+
+
+def detach(addr: IPv4Address, egress: Iterable[Egress], internet: bool, veth: str) -> None:
+    """Remove what attach added, and the host end of the sandbox's veth if still there."""
+    run(["ip", "route", "del", f"{addr}/32", "dev", BRIDGE], what="route", check=False)
+    if _has_table():
+        run(["nft", "-f", "-"], stdin=nft_elements("delete", addr, egress, internet),
+            what="nft", check=False)
+    if _has_link(veth):
+        run(["ip", "link", "del", veth], what=f"deleting {veth}", check=False)
+
+
+def teardown_host_network(net: IPv4Network, saved: Path) -> None:
+    """Remove the bridge and filter once no sandbox is left; keep the unreachable route."""
+    if _has_table():
+        run(["nft", "delete", "table", "inet", TABLE], what="removing the sandbox firewall")
+    if _has_link(BRIDGE):
+        run(["ip", "link", "del", BRIDGE], what="removing the bridge")
+    if saved.exists():
+        FORWARD_SYSCTL.write_text(saved.read_text())
+        saved.unlink()
+    ensure_unreachable(net)
