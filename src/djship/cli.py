@@ -50,7 +50,7 @@ def dry_run_option(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="djship")
 @click.option("-C", "--project-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="The Django project's root folder.")
+              default=Path(), show_default=True, help="The Django project's root folder.")
 @click.option("-e", "--environment", metavar="ENV",
               help="Apply djship.ENV.toml over djship.toml (e.g. staging).")
 @click.option("-v", "--verbose", is_flag=True, help="Show commands, their output, tracebacks.")

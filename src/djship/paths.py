@@ -10,12 +10,14 @@ Layout for a site ``blog``::
         shared/data/              SQLite database when the site uses SQLite
         shared/backups/           pg_dump/SQLite backups
         shared/uv-cache/          uv's cache, so unchanged dependencies install in seconds
+        slots/blue, slots/green   symlinks to releases: the two app instances (blue/green)
+        live-slot                 which slot nginx sends traffic to
         .lock/                    the deploy lock (atomic mkdir)
     /etc/djship/blog.env          environment file (0600 root), read by systemd
-    /etc/systemd/system/djship-blog@.service   app server, one instance per release id
+    /etc/systemd/system/djship-blog@.service   app server, instances @blue and @green
     /etc/nginx/sites-available/djship-blog.conf
     /etc/nginx/djship/blog-upstream.conf       which release socket nginx proxies to
-    /run/djship-blog/<id>/app.sock   gunicorn socket of a release (RuntimeDirectory)
+    /run/djship-blog/<slot>/app.sock gunicorn socket of a slot (RuntimeDirectory)
 """
 
 from __future__ import annotations
@@ -92,6 +94,15 @@ class SitePaths:
         """uv's package cache, shared by all releases."""
         return f"{self.shared}/uv-cache"
 
+    def slot(self, name: str) -> str:
+        """Symlink naming the release a slot (blue/green) runs."""
+        return f"{self.root}/slots/{name}"
+
+    @property
+    def live_slot(self) -> str:
+        """File holding the name of the slot that serves traffic."""
+        return f"{self.root}/live-slot"
+
     @property
     def lock(self) -> str:
         """The deploy lock directory."""
@@ -104,12 +115,12 @@ class SitePaths:
 
     @property
     def unit(self) -> str:
-        """Name of the app template unit (instance = release id)."""
+        """Name of the app template unit (instance = slot)."""
         return f"djship-{self.site}@"
 
-    def unit_name(self, release_id: str) -> str:
-        """The app unit of one release."""
-        return f"djship-{self.site}@{release_id}.service"
+    def unit_name(self, slot: str) -> str:
+        """The app unit of one slot."""
+        return f"djship-{self.site}@{slot}.service"
 
     @property
     def unit_file(self) -> str:
@@ -121,9 +132,9 @@ class SitePaths:
         """Runtime directory holding the release sockets."""
         return f"/run/djship-{self.site}"
 
-    def socket(self, release_id: str) -> str:
-        """The gunicorn socket of one release."""
-        return f"{self.run_dir}/{release_id}/app.sock"
+    def socket(self, slot: str) -> str:
+        """The gunicorn socket of one slot."""
+        return f"{self.run_dir}/{slot}/app.sock"
 
     @property
     def nginx_site(self) -> str:
@@ -144,3 +155,11 @@ class SitePaths:
     def db_name(self) -> str:
         """PostgreSQL database and role name."""
         return self.site.replace("-", "_")
+
+
+SLOTS = ("blue", "green")
+
+
+def other_slot(slot: str) -> str:
+    """The slot that is not ``slot``."""
+    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]

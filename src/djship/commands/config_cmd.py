@@ -37,4 +37,4 @@ def config_command(state: State, as_json: bool) -> None:
 
     src = ctx.source
     click.echo(f"# from {src.path}" + (f" + {src.overlay}" if src.overlay else ""))
-    click.echo(tomlkit.dumps(data))
+    click.echo(tomlkit.dumps(data))  # type: ignore[arg-type]

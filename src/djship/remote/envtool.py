@@ -96,8 +96,92 @@ def digest(key: str, value: str) -> str:
     return hashlib.sha256(f"{key}={value}".encode()).hexdigest()
 
 
+def pg_environ(url: str) -> dict[str, str]:
+    """libpq variables for a postgres:// URL, so clients never get it on a command line."""
+    from urllib.parse import unquote, urlsplit
+
+    u = urlsplit(url)
+    out = {"PGHOST": u.hostname or "localhost", "PGPORT": str(u.port or 5432),
+           "PGDATABASE": unquote(u.path.lstrip("/"))}
+    if u.username:
+        out["PGUSER"] = unquote(u.username)
+    if u.password:
+        out["PGPASSWORD"] = unquote(u.password)
+    return out
+
+
+def run_as(argv: list[str]) -> int:
+    """``exec ENVFILE USER DIR [K=V ...] -- CMD...``: run CMD as USER in DIR with the site env."""
+    sep = argv.index("--")
+    env_file, user, folder, *pairs = argv[:sep]
+    command = argv[sep + 1:]
+    env = dict(os.environ)
+    env.pop("SUDO_COMMAND", None)
+    env.update(read_env(Path(env_file)))
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        env[key] = value
+    url = env.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        env.update(pg_environ(url))
+    os.chdir(folder)
+    if user != "root":
+        command = ["runuser", "-u", user, "--", *command]
+    os.execvpe(command[0], command, env)  # noqa: S606 - argv list, no shell
+    return 127
+
+
+def backup(env_file: str, target: str) -> int:
+    """Dump the site's database (PostgreSQL custom format, or a SQLite copy) to ``target``."""
+    url = read_env(Path(env_file)).get("DATABASE_URL", "")
+    tmp = target + ".partial"
+    if url.startswith("sqlite:"):
+        import sqlite3
+
+        src = sqlite3.connect(url.split("sqlite://", 1)[1] or ":memory:")
+        dst = sqlite3.connect(tmp)
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+    elif url.startswith(("postgres://", "postgresql://")):
+        env = {**os.environ, **pg_environ(url)}
+        subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--file", tmp], env=env,
+                       check=True)
+    else:
+        sys.stderr.write("DATABASE_URL is neither postgres nor sqlite; nothing to back up\n")
+        return 3
+    Path(tmp).chmod(0o600)
+    Path(tmp).replace(target)
+    return 0
+
+
+def restore(env_file: str, source: str) -> int:
+    """Restore a dump made by :func:`backup` into the site's database."""
+    url = read_env(Path(env_file)).get("DATABASE_URL", "")
+    if url.startswith("sqlite:"):
+        import sqlite3
+
+        src = sqlite3.connect(source)
+        dst = sqlite3.connect(url.split("sqlite://", 1)[1])
+        with dst:
+            src.backup(dst)
+        return 0
+    env = {**os.environ, **pg_environ(url)}
+    proc = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner",
+                           "--single-transaction", "--dbname", env["PGDATABASE"], source],
+                          env=env, check=False)
+    return proc.returncode
+
+
 def main() -> int:
-    """Apply one JSON request from stdin to the env file named in it."""
+    """Apply one JSON request from stdin to the env file named in it (or run a subcommand)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "exec":
+        return run_as(sys.argv[2:])
+    if len(sys.argv) == 4 and sys.argv[1] == "backup":
+        return backup(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 4 and sys.argv[1] == "restore":
+        return restore(sys.argv[2], sys.argv[3])
     req = json.load(sys.stdin)
     path = Path(req["file"])
     env = read_env(path)

@@ -32,7 +32,8 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
     text = render("app.service.j2", root, site=site, paths=p, user=p.user,
                   settings=config.settings_module(site), app_args=app_args(config),
                   workers=s.workers, start_timeout=int(s.health_timeout) + 30,
-                  server_name="gunicorn", local_db=local_db)
+                  server_name="gunicorn", local_db=local_db,
+                  app_subdir=app_subdir(config))
     return File(p.unit_file, text.encode())
 
 
@@ -40,6 +41,12 @@ def app_unit_step(config: Config, site: str, root: Path | None, local_db: bool) 
     """Keep the app unit current and systemd aware of it."""
     return files_step("app unit", [unit_file(config, site, root, local_db)],  # type: ignore[return-value]
                       then=[cmd("systemctl", "daemon-reload")])
+
+
+def app_subdir(config: Config) -> str:
+    """'/sub' when manage.py is not at the project root, else ''."""
+    parent = str(Path(config.project.manage).parent)
+    return "" if parent in ("", ".") else "/" + parent
 
 
 def site_id(site: str) -> str:

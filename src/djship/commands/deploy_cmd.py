@@ -1,0 +1,117 @@
+"""`djship deploy`, `rollback`, `releases`, `lock release`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from djship.cli import State, cli, dry_run_option, pass_state, site_option
+from djship.paths import SitePaths
+from djship.release import scripts
+from djship.release.build import build
+from djship.release.deploy import Activate, Deploy, dry_run
+from djship.release.pipeline import Pipeline
+
+
+@cli.command()
+@site_option
+@dry_run_option
+@click.option("--clean", is_flag=True, help="Refuse to deploy uncommitted changes.")
+@click.option("--force", is_flag=True,
+              help="Deploy even when nothing changed; reinstall dependencies.")
+@pass_state
+def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bool) -> None:
+    """Ship a release with zero downtime; on any failure the old release keeps serving.
+
+    Builds the release from the files git would ship, uploads only what changed, installs
+    dependencies into the release's own venv, backs up and migrates the database, collects
+    static files, starts the new release beside the old one, health-checks it, then switches
+    nginx to it and stops the old one.
+    """
+    ctx = state.context(dry_run)
+    name = ctx.site_name(site)
+    start = time.monotonic()
+    b = build(ctx.root, ctx.config, clean=clean)
+    for warning in b.warnings:
+        ctx.ui.warn(warning)
+    if dry_run:
+        dry_run_plan(ctx, name, b)
+        return
+    try:
+        changed = Deploy(ctx, name, b, force=force).execute()
+    finally:
+        ctx.close()
+    took = time.monotonic() - start
+    if not changed:
+        ctx.ui.info(f"nothing changed: {name} already runs this code, config and environment "
+                    f"({took:.1f}s)")
+        return
+    ctx.ui.info(f"deployed {b.release_id} to {name} in {took:.1f}s")
+    domains = ctx.config.sites[name].domains
+    if domains:
+        ctx.ui.data(f"http://{domains[0]}/")
+
+
+dry_run_plan = dry_run
+
+
+@cli.command()
+@site_option
+@click.argument("release", required=False)
+@pass_state
+def rollback(state: State, site: str | None, release: str | None) -> None:
+    """Serve an earlier kept release again (default: the one before current).
+
+    Health-gated and with zero downtime like a deploy; no rebuild. Database migrations are
+    not reversed: the older code runs against the newer schema.
+    """
+    ctx = state.context()
+    name = ctx.site_name(site)
+    if release:
+        scripts.check_release_id(release)
+    try:
+        target = Activate(ctx, name).execute(release)
+    finally:
+        ctx.close()
+    ctx.ui.warn("database migrations are not reversed by a rollback")
+    ctx.ui.info(f"{name} now serves {target}")
+
+
+@cli.command()
+@site_option
+@pass_state
+def releases(state: State, site: str | None) -> None:
+    """List the kept releases per host, marking the current one."""
+    ctx = state.context()
+    name = ctx.site_name(site)
+    try:
+        pipe = Pipeline(ctx, name)
+        pipe.read_state()
+    finally:
+        ctx.close()
+    for t in pipe.targets:
+        for r in reversed(t.state.releases):
+            mark = "*" if r.id == t.state.current else " "
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else ""
+            ctx.ui.data(f"{mark} {t.name:<12} {r.id:<28} {when:<17} {r.commit or '-'}")
+
+
+@cli.group()
+def lock() -> None:
+    """Inspect or clear the per-site deploy lock."""
+
+
+@lock.command("release")
+@site_option
+@pass_state
+def lock_release(state: State, site: str | None) -> None:
+    """Remove a stale deploy lock (only when no deploy is running)."""
+    ctx = state.context()
+    name = ctx.site_name(site)
+    try:
+        for host in ctx.hosts(name):
+            ctx.transport(host).run(scripts.unlock(SitePaths(name)))
+            ctx.ui.step(host.name, "lock", "changed", "released")
+    finally:
+        ctx.close()

@@ -1,0 +1,1 @@
+"""Releases: building them locally and the deploy pipeline that ships them."""

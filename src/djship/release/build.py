@@ -1,0 +1,102 @@
+"""Build a release locally: the files git would ship, their content hash, and a release id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from djship.config import Config
+from djship.errors import UsageError
+
+SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
+SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
+DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
+
+
+@dataclass(frozen=True)
+class Build:
+    """A release ready to upload."""
+
+    root: Path
+    files: tuple[str, ...]
+    content_hash: str
+    deps_hash: str
+    commit: str
+    dirty: bool
+    release_id: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def fingerprint(self, config_json: str) -> str:
+        """Identity of what would run: code plus the site's config."""
+        return hashlib.sha256((self.content_hash + config_json).encode()).hexdigest()
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=False)
+    except FileNotFoundError:
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def list_files(root: Path) -> tuple[list[str], str, bool]:
+    """Files to ship (git's view when a repository, else a filtered walk), commit, dirty."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is not None:
+        listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                      "--", ".") or ""
+        files = [f for f in listed.split("\0") if f and (root / f).is_file()]
+        commit = (_git(root, "rev-parse", "--short=8", "HEAD") or "").strip()
+        dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())
+        return sorted(files), commit, dirty
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in names:
+            if not name.endswith(SKIP_SUFFIXES):
+                files.append(str((Path(folder) / name).relative_to(root)))
+    return sorted(files), "", False
+
+
+def hash_files(root: Path, files: list[str]) -> tuple[str, str]:
+    """(content hash of every file, hash of the dependency files only)."""
+    total, deps = hashlib.sha256(), hashlib.sha256()
+    for rel in files:
+        path = root / rel
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        line = f"{rel}\0{digest}\0{os.access(path, os.X_OK)}\n".encode()
+        total.update(line)
+        if Path(rel).name.startswith(DEPENDENCY_FILES) or "requirements" in rel:
+            deps.update(line)
+    return total.hexdigest(), deps.hexdigest()
+
+
+def build(root: Path, config: Config, *, clean: bool = False, now: float | None = None) -> Build:
+    """Collect the release: refuse uncommitted changes with ``clean``, else warn about them."""
+    files, commit, dirty = list_files(root)
+    if not files:
+        raise UsageError(f"no files to deploy under {root}")
+    if dirty and clean:
+        raise UsageError("the work tree has uncommitted changes and --clean was given",
+                         hint="commit or stash them, or deploy without --clean")
+    if config.project.manage not in files:
+        raise UsageError(f"{config.project.manage} is not among the files to deploy",
+                         hint="check project.manage in djship.toml and that it is not ignored")
+    content, deps = hash_files(root, files)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    release_id = f"{stamp}-{commit or content[:8]}"
+    warnings = ("uncommitted changes are included in this release",) if dirty else ()
+    return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings)
+
+
+def config_fingerprint(config: Config, site: str) -> str:
+    """The parts of the config that change what runs, as stable JSON."""
+    return json.dumps({"project": config.project.model_dump(mode="json"),
+                       "site": config.sites[site].model_dump(mode="json")}, sort_keys=True)

@@ -1,0 +1,208 @@
+"""Pure builders of the deploy pipeline's remote scripts (tested without a server)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from djship.config import Config
+from djship.errors import UsageError
+from djship.paths import UV, SitePaths
+from djship.shell import Command, Script, cmd, raw
+from djship.steps.tools import ENVTOOL
+
+RELEASE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{4,40}$")
+LOCKED = 75
+UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=1",
+          "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1")
+
+
+def check_release_id(release_id: str) -> str:
+    """Refuse anything that is not a djship release id (it becomes part of paths we delete)."""
+    if not RELEASE_ID.match(release_id):
+        raise UsageError(f"not a release id: {release_id!r}")
+    return release_id
+
+
+def lock(p: SitePaths, holder: str) -> Script:
+    """Take the site lock atomically (mkdir); say who holds it when taken."""
+    return Script.of([
+        cmd(raw(f"if ! mkdir {p.lock} 2>/dev/null; then"), "echo",
+            raw(f'"deploy lock held by: $(cat {p.lock}/holder 2>/dev/null || echo unknown)"'),
+            raw(f">&2; exit {LOCKED}; fi")),
+        cmd("printf", "%s\\n", holder, raw(f"> {p.lock}/holder")),
+    ])
+
+
+def unlock(p: SitePaths) -> Script:
+    """Release the site lock."""
+    return Script.of([cmd("rm", "-rf", "--", p.lock)])
+
+
+def uv(*args: str) -> Command:
+    """A uv command with djship's environment (system certificates, no downloads)."""
+    return cmd("env", *UV_ENV, UV, *args)
+
+
+def python_request(config: Config, server: tuple[int, int]) -> tuple[str, list[Command]]:
+    """The interpreter for the venv: the server's python3 when it satisfies the project."""
+    wanted = config.project.python
+    if not wanted:
+        return "/usr/bin/python3", []
+    major, minor = (int(x) for x in wanted.split(".")[:2])
+    if server >= (major, minor):
+        return "/usr/bin/python3", []
+    have = ".".join(map(str, server))
+    fail = (f"echo 'djship: the project needs Python {wanted}; the server has {have} and uv "
+            f"could not install {wanted}' >&2; exit 1")
+    install = cmd(raw("{"), *uv_args("python", "install", wanted), raw(f"; }} || {{ {fail}; }}"))
+    return wanted, [install]
+
+
+def uv_args(*args: str) -> list[str]:
+    """Tokens of a uv invocation (for embedding in compound commands)."""
+    return ["env", *UV_ENV, UV, *args]
+
+
+def install_commands(config: Config, venv_python: str) -> list[Command]:
+    """Install the project's dependencies plus the app server into the release venv."""
+    proj = config.project
+    server = ["gunicorn"] + (["uvicorn-worker"] if not proj.wsgi else [])
+    pip = ["pip", "install", "--python", venv_python]
+    if proj.dependencies == "uv":
+        return [cmd("env", f"UV_PROJECT_ENVIRONMENT={PurePosixPath(venv_python).parent.parent}",
+                    *UV_ENV, UV, "sync", "--frozen", "--no-dev", "--no-install-project"),
+                uv(*pip, *server)]
+    if proj.dependencies in ("pyproject", "poetry"):
+        return [uv(*pip, "-r", "pyproject.toml", *server)]
+    return [uv(*pip, "-r", proj.requirements, *server)]
+
+
+def build_venv(config: Config, p: SitePaths, release_id: str, reuse_from: str | None,
+               server_python: tuple[int, int]) -> Script:
+    """Create the release venv: hard-link an identical one, else install with uv's cache."""
+    rel = p.release(check_release_id(release_id))
+    if reuse_from:
+        src = p.release(check_release_id(reuse_from))
+        return Script.of([cmd("cp", "-al", "--", f"{src}/.venv", f"{rel}/.venv")])
+    interpreter, setup = python_request(config, server_python)
+    return Script.of([
+        cmd("cd", rel),
+        cmd("export", f"UV_CACHE_DIR={p.uv_cache}"),
+        *setup,
+        uv("venv", "--quiet", "--relocatable", "--python", interpreter, ".venv"),
+        *install_commands(config, f"{rel}/.venv/bin/python"),
+    ])
+
+
+def django_env(config: Config, site: str) -> list[str]:
+    """Non-secret KEY=VALUE pairs djship sets wherever it runs Django."""
+    p = SitePaths(site)
+    return [f"DJANGO_SETTINGS_MODULE={config.settings_module(site)}",
+            f"STATIC_ROOT={p.static}", f"MEDIA_ROOT={p.media}", f"DJSHIP_DATA_DIR={p.data}",
+            "PYTHONUNBUFFERED=1"]
+
+
+def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
+    """``manage.py ARGS`` in a release, as the site user, with the site's environment."""
+    p = SitePaths(site)
+    manage_py = PurePosixPath(config.project.manage)
+    folder = str(PurePosixPath(release_dir) / manage_py.parent)
+    return cmd("python3", ENVTOOL, "exec", p.env_file, p.user, folder,
+               *django_env(config, site), "--", f"{release_dir}/.venv/bin/python",
+               manage_py.name, *args)
+
+
+def backup_db(p: SitePaths, release_id: str, keep: int) -> Script:
+    """Dump the database before migrating; keep the newest ``keep`` pre-deploy dumps."""
+    target = f"{p.backups}/pre-{check_release_id(release_id)}.dump"
+    return Script.of([
+        cmd("python3", ENVTOOL, "backup", p.env_file, target),
+        cmd(raw(f"ls -1t {p.backups}/pre-*.dump 2>/dev/null | tail -n +{keep + 1} |"),
+            "xargs", "-r", "rm", "-f", "--"),
+    ])
+
+
+def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
+    """Point the idle slot at the release and start it beside the live one."""
+    rel = p.release(check_release_id(release_id))
+    unit = p.unit_name(slot)
+    return Script.of([
+        cmd("systemctl", "stop", unit),
+        cmd("install", "-d", "-m", "755", f"{p.root}/slots"),
+        cmd("ln", "-sfn", rel, p.slot(slot) + ".new"),
+        cmd("mv", "-Tf", p.slot(slot) + ".new", p.slot(slot)),
+        cmd(raw("if ! systemctl start"), unit, raw("; then"), "journalctl", "-u", unit, "-n",
+            "40", "--no-pager", "-o", "cat", raw(">&2; exit 1; fi")),
+    ])
+
+
+def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float) -> Script:
+    """Poll the slot's socket over HTTP with the site's Host header until 2xx/3xx or timeout."""
+    sock = p.socket(slot)
+    curl = ("curl -s -o /dev/null -w '%{http_code}' --max-time 5 "
+            f"--unix-socket {sock} -H 'Host: {host_header}' 'http://localhost{path}'")
+    loop = (f"deadline=$((SECONDS + {int(timeout)})); code=000; "
+            f"while [ $SECONDS -lt $deadline ]; do code=$({curl} || true); "
+            'case "$code" in 2??|3??) exit 0;; esac; sleep 0.5; done; '
+            f"echo \"health check of {path} answered HTTP $code (wanted 2xx/3xx) "
+            f"within {int(timeout)}s\" >&2; "
+            f"journalctl -u {p.unit_name(slot)} -n 30 --no-pager -o cat >&2; exit 1")
+    return Script.of([cmd(raw(loop))])
+
+
+def upstream_conf(p: SitePaths, slot: str) -> bytes:
+    """The nginx upstream include pointing at a slot's socket."""
+    return f"# live slot: {slot}\nserver unix:{p.socket(slot)} max_fails=0;\n".encode()
+
+
+def switch(p: SitePaths, slot: str, release_id: str) -> Script:
+    """Atomically point nginx, ``current`` and the live-slot marker at the new slot."""
+    rel = p.release(check_release_id(release_id))
+    up = p.nginx_upstream
+    return Script.of([
+        cmd("cp", "-a", "--", up, up + ".djship-old"),
+        cmd("mv", "-f", "--", up + ".djship-new", up),
+        cmd(raw("if ! nginx -t -q; then"), "mv", "-f", "--", up + ".djship-old", up,
+            raw("; exit 1; fi")),
+        cmd("systemctl", "reload", "nginx"),
+        cmd("rm", "-f", "--", up + ".djship-old"),
+        cmd("ln", "-sfn", rel, p.current + ".new"),
+        cmd("mv", "-Tf", p.current + ".new", p.current),
+        cmd("printf", "%s\\n", slot, raw(f"> {p.live_slot}.new")),
+        cmd("mv", "-f", p.live_slot + ".new", p.live_slot),
+        cmd("systemctl", "enable", "--quiet", p.unit_name(slot)),
+    ])
+
+
+def retire(p: SitePaths, old_slot: str, drain: float = 3.0) -> Script:
+    """Let nginx's old workers finish, then stop the old slot gracefully (SIGTERM)."""
+    return Script.of([
+        cmd("sleep", f"{drain:g}"),
+        cmd("systemctl", "disable", "--quiet", "--now", p.unit_name(old_slot)),
+    ])
+
+
+def discard(p: SitePaths, slot: str | None, release_id: str) -> Script:
+    """Undo a failed deploy on a host: stop the new slot, remove the new release."""
+    cmds = []
+    if slot:
+        cmds.append(cmd("systemctl", "stop", p.unit_name(slot), raw("|| true")))
+    cmds.append(remove_release(p, release_id))
+    return Script.of(cmds)
+
+
+def remove_release(p: SitePaths, release_id: str) -> Command:
+    """``rm -rf`` of one release directory, guarded twice: here and in the shell."""
+    target = p.release(check_release_id(release_id))
+    guard = (f'case {target} in {p.releases}/?*) rm -rf -- {target};; '
+             f'*) echo "refusing to delete {target}" >&2; exit 1;; esac')
+    return cmd(raw(guard))
+
+
+def prune(p: SitePaths, releases: list[str], keep: int, protect: set[str]) -> Script | None:
+    """Delete the oldest releases beyond ``keep``, never the ones in ``protect``."""
+    doomed = [r for r in sorted(releases)[:-keep] if r not in protect] if keep else []
+    if not doomed:
+        return None
+    return Script.of([remove_release(p, r) for r in doomed])

@@ -1,0 +1,89 @@
+"""Fact: the releases on a host, which one is current, which slot is live, who holds the lock."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from djship.paths import SitePaths
+from djship.shell import Script, cmd, raw
+from djship.steps.tools import ENVTOOL
+from djship.transport.base import Result
+
+META = ".djship-release.json"
+
+
+@dataclass(frozen=True)
+class ReleaseMeta:
+    """What djship recorded about a release when it built it."""
+
+    id: str
+    commit: str = ""
+    content_hash: str = ""
+    fingerprint: str = ""
+    deps_hash: str = ""
+    created: float = 0.0
+    python: str = ""
+
+
+@dataclass(frozen=True)
+class HostState:
+    """A host's view of a site's releases."""
+
+    current: str | None = None
+    live_slot: str | None = None
+    releases: tuple[ReleaseMeta, ...] = ()
+    env_digest: str = ""
+    slot_active: bool = False
+    python: tuple[int, int] = (0, 0)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def release(self, release_id: str | None) -> ReleaseMeta | None:
+        """The meta of a kept release, if there."""
+        return next((r for r in self.releases if r.id == release_id), None)
+
+
+def probe(p: SitePaths) -> Script:
+    """Print current release, live slot, each release's meta, env digest and python version."""
+    loop = (f'for d in {p.releases}/*/; do [ -f "$d{META}" ] || continue; '
+            f'printf "release:"; tr -d "\\n" < "$d{META}"; echo; done')
+    request = json.dumps({"op": "hashes", "file": p.env_file})
+    return Script.of([
+        cmd("echo", raw(f'"current:$(basename "$(readlink {p.current} 2>/dev/null)" '
+                        '2>/dev/null)"')),
+        cmd("echo", raw(f'"slot:$(cat {p.live_slot} 2>/dev/null || true)"')),
+        cmd(raw(loop)),
+        cmd("echo", raw(f'"env:$(python3 {ENVTOOL} <<< {shlex.quote(request)} '
+                        '2>/dev/null | sha256sum | cut -c1-16)"')),
+        cmd("echo", raw('"python:$(python3 -c \'import sys;print(*sys.version_info[:2])\')"')),
+        cmd("echo", raw(f'"active:$(systemctl is-active djship-{p.site}@$(cat {p.live_slot} '
+                        '2>/dev/null || echo none) 2>/dev/null || true)"')),
+    ])
+
+
+def parse(result: Result) -> HostState:
+    """Parse the probe's lines."""
+    current = slot = env = ""
+    active = False
+    py = (0, 0)
+    releases: list[ReleaseMeta] = []
+    known = set(ReleaseMeta.__dataclass_fields__)
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key == "current":
+            current = value.strip()
+        elif key == "slot":
+            slot = value.strip()
+        elif key == "release":
+            data = json.loads(value)
+            releases.append(ReleaseMeta(**{k: v for k, v in data.items() if k in known}))
+        elif key == "env":
+            env = value.strip()
+        elif key == "python" and value.split():
+            major, minor = value.split()[:2]
+            py = (int(major), int(minor))
+        elif key == "active":
+            active = value.strip() == "active"
+    releases.sort(key=lambda r: r.id)
+    return HostState(current or None, slot or None, tuple(releases), env, active, py)
