@@ -15,7 +15,7 @@ from djship.shell import Script
 from djship.steps.base import Put, Run
 
 DANGEROUS = re.compile(r"^\s*(Remove field|Delete model|Rename field|Rename model|"
-                       r"Rename table|Alter field)", re.IGNORECASE | re.MULTILINE)
+                       r"Rename table)", re.IGNORECASE | re.MULTILINE)
 
 
 def pending_migrations(plan_output: str) -> list[str]:
@@ -79,9 +79,11 @@ class Deploy(Pipeline):
         pending = pending_migrations(plan)
         if not pending:
             return "no pending migrations"
-        for op in pending:
+        for op in pending[:12]:
             self.ctx.ui.info(f"  {t.name}: {op.strip()}")
-        for op in risky_operations(plan):
+        if len(pending) > 12:
+            self.ctx.ui.info(f"  {t.name}: ... and {len(pending) - 12} more")
+        for op in risky_operations(plan) if t.state.current else []:
             self.ctx.ui.warn(f"{op}: the running release still uses the old schema while "
                              "this migration runs; prefer adding before removing")
         keep = self.config.sites[self.site].keep_releases

@@ -98,9 +98,19 @@ def build_venv(config: Config, p: SitePaths, release_id: str, reuse_from: str | 
 def django_env(config: Config, site: str) -> list[str]:
     """Non-secret KEY=VALUE pairs djship sets wherever it runs Django."""
     p = SitePaths(site)
-    return [f"DJANGO_SETTINGS_MODULE={config.settings_module(site)}",
+    return [*domain_env(config, site), f"DJANGO_SETTINGS_MODULE={config.settings_module(site)}",
             f"STATIC_ROOT={p.static}", f"MEDIA_ROOT={p.media}", f"DJSHIP_DATA_DIR={p.data}",
             "PYTHONUNBUFFERED=1"]
+
+
+def domain_env(config: Config, site: str) -> list[str]:
+    """ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS from the site's domains (the env file overrides)."""
+    domains = config.sites[site].domains
+    if not domains:
+        return []
+    scheme = "https" if config.sites[site].tls.enabled else "http"
+    origins = ",".join(f"{scheme}://{d}" for d in domains)
+    return [f"ALLOWED_HOSTS={','.join(domains)}", f"CSRF_TRUSTED_ORIGINS={origins}"]
 
 
 def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
