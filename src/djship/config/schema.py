@@ -31,13 +31,14 @@ def is_address(value: str) -> bool:
     return True
 
 
-def _check_hostname(value: str) -> str:
-    if not is_hostname(value):
+def _check_domain(value: str) -> str:
+    # An IP address is allowed too: a server without a DNS name yet is reached by address.
+    if not is_address(value):
         raise ValueError(f"{value!r} is not a host name")
     return value
 
 
-Hostname = Annotated[str, AfterValidator(_check_hostname)]
+Domain = Annotated[str, AfterValidator(_check_domain)]
 
 
 class Strict(BaseModel):
@@ -108,7 +109,7 @@ class Tls(Strict):
 class Site(Strict):
     """One deployed instance of the project: domains, processes, environment, hosts."""
 
-    domains: list[Hostname] = Field(default_factory=list)
+    domains: list[Domain] = Field(default_factory=list)
     hosts: list[str] | None = None
     settings: Annotated[str | None, Field(pattern=_MODULE.pattern)] = None
     env: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,84 @@
+"""A bounded HTTP load generator for zero-downtime tests and benchmarks.
+
+Only ever aimed at a sandbox address the test created. Each client loops over the paths
+until ``stop()`` or the hard time limit, whichever comes first; nothing runs forever.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    """Counts of what the clients saw."""
+
+    total: int = 0
+    failures: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for logs and benchmark output."""
+        return (f"{self.total} requests, {self.failures} failed, "
+                f"statuses {dict(self.statuses)}, first errors {self.errors[:3]}")
+
+
+class Load:
+    """``concurrency`` clients requesting ``paths`` on ``address`` with a Host header."""
+
+    def __init__(self, address: str, host_header: str, paths: list[str], *,
+                 concurrency: int = 10, max_seconds: float = 120.0, port: int = 80) -> None:
+        self.address, self.host_header, self.paths, self.port = address, host_header, paths, port
+        self.concurrency = concurrency
+        self.deadline = time.monotonic() + max_seconds
+        self.result = LoadResult()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, daemon=True)
+                         for _ in range(concurrency)]
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> LoadResult:
+        """Stop all clients and return the counts."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+        return self.result
+
+    def _record(self, status: str, ok: bool, error: str = "") -> None:
+        with self._lock:
+            self.result.total += 1
+            self.result.statuses[status] += 1
+            if not ok:
+                self.result.failures += 1
+                if error and len(self.result.errors) < 20:
+                    self.result.errors.append(error)
+
+    def _client(self) -> None:
+        i = 0
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            path = self.paths[i % len(self.paths)]
+            i += 1
+            conn = http.client.HTTPConnection(self.address, self.port, timeout=10)
+            try:
+                conn.request("GET", path, headers={"Host": self.host_header})
+                resp = conn.getresponse()
+                resp.read()
+                ok = 200 <= resp.status < 300
+                self._record(str(resp.status), ok, f"{path}: HTTP {resp.status}")
+            except OSError as exc:
+                self._record(type(exc).__name__, False, f"{path}: {exc}")
+            finally:
+                conn.close()

@@ -1,0 +1,178 @@
+"""Release building, the deploy pipeline's scripts, and the guarded deletions."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from djship.config import validate
+from djship.errors import UsageError
+from djship.paths import SitePaths, other_slot
+from djship.release import scripts, state
+from djship.release.build import build, hash_files
+from djship.release.deploy import pending_migrations, risky_operations
+from djship.transport.base import Result
+
+CONFIG = validate({
+    "project": {"name": "blog", "settings": "blog.settings", "wsgi": "blog.wsgi:application",
+                "python": "3.11"},
+    "sites": {"blog": {"domains": ["example.com"]}},
+    "hosts": [{"name": "web1", "address": "192.0.2.10"}],
+})
+P = SitePaths("blog")
+RID = "20261122T010203-abcdef12"
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "manage.py").write_text("print('hi')\n")
+    (tmp_path / "requirements.txt").write_text("django\n")
+    (tmp_path / "app.py").write_text("x = 1\n")
+    return tmp_path
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                   check=True, capture_output=True)
+
+
+def test_build_respects_gitignore_and_warns_on_dirty(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / ".gitignore").write_text("secret.txt\n")
+    (root / "secret.txt").write_text("x")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "init")
+    b = build(root, CONFIG)
+    assert "secret.txt" not in b.files and "manage.py" in b.files
+    assert not b.dirty and b.release_id.endswith(b.commit)
+    (root / "app.py").write_text("x = 2\n")
+    dirty = build(root, CONFIG)
+    assert dirty.dirty and dirty.warnings and dirty.content_hash != b.content_hash
+    assert dirty.deps_hash == b.deps_hash
+    with pytest.raises(UsageError, match="--clean"):
+        build(root, CONFIG, clean=True)
+
+
+def test_build_without_git_skips_junk(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    (root / "db.sqlite3").write_bytes(b"\0")
+    b = build(root, CONFIG)
+    assert set(b.files) == {"app.py", "manage.py", "requirements.txt"}
+
+
+def test_deps_hash_changes_only_with_dependency_files(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    files = ["app.py", "manage.py", "requirements.txt"]
+    _, deps1 = hash_files(root, files)
+    (root / "app.py").write_text("x = 3\n")
+    _, deps2 = hash_files(root, files)
+    (root / "requirements.txt").write_text("django\ngunicorn\n")
+    _, deps3 = hash_files(root, files)
+    assert deps1 == deps2 != deps3
+
+
+@pytest.mark.parametrize("bad", ["", "/", "..", "../../etc", "2026-x", "20261122T010203-abc/../x",
+                                 "20261122T010203-"])
+def test_release_ids_are_checked_before_any_path_is_built(bad: str) -> None:
+    with pytest.raises(UsageError):
+        scripts.remove_release(P, bad)
+
+
+def test_remove_release_guard_refuses_outside_root(tmp_path: Path) -> None:
+    # The shell guard itself: run the generated command with a forged path.
+    line = scripts.remove_release(P, RID).render()
+    assert f"rm -rf -- /srv/blog/releases/{RID}" in line
+    forged = line.replace(f"/srv/blog/releases/{RID}", str(tmp_path / "victim"), 1)
+    (tmp_path / "victim").mkdir()
+    proc = subprocess.run(["bash", "-c", forged], capture_output=True, text=True)
+    assert proc.returncode == 1 and "refusing" in proc.stderr
+    assert (tmp_path / "victim").exists()
+
+
+def test_prune_keeps_newest_and_protected() -> None:
+    ids = [f"2026112{i}T000000-aaaa" for i in range(8)]
+    script = scripts.prune(P, ids, 5, protect={ids[0]})
+    assert script is not None
+    text = script.render()
+    assert ids[1] in text and ids[2] in text and ids[0] not in text and ids[3] not in text
+    assert scripts.prune(P, ids[:3], 5, set()) is None
+
+
+def test_lock_script_is_atomic_mkdir() -> None:
+    text = scripts.lock(P, "me@laptop").render()
+    assert "mkdir /srv/blog/.lock" in text and f"exit {scripts.LOCKED}" in text
+
+
+def test_venv_reuse_hardlinks() -> None:
+    text = scripts.build_venv(CONFIG, P, RID, "20261121T000000-bbbb", (3, 11)).render()
+    assert "cp -al -- /srv/blog/releases/20261121T000000-bbbb/.venv" in text
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("requirements", "pip install --python /srv/blog/releases/{rid}/.venv/bin/python -r requirements.txt gunicorn"),
+    ("uv", "sync --frozen --no-dev --no-install-project"),
+    ("pyproject", "-r pyproject.toml gunicorn"),
+])
+def test_dependency_sources(source: str, expected: str) -> None:
+    cfg = CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
+        update={"dependencies": source})})
+    text = scripts.build_venv(cfg, P, RID, None, (3, 11)).render()
+    assert expected.format(rid=RID) in text
+    assert "UV_CACHE_DIR=/srv/blog/shared/uv-cache" in text
+
+
+def test_python_version_system_or_uv_install() -> None:
+    assert scripts.python_request(CONFIG, (3, 11)) == ("/usr/bin/python3", [])
+    assert scripts.python_request(CONFIG, (3, 13))[0] == "/usr/bin/python3"
+    wanted, setup = scripts.python_request(CONFIG, (3, 9))
+    assert wanted == "3.11"
+    text = setup[0].render()
+    assert "uv python install 3.11" in text and "needs Python 3.11; the server has 3.9" in text
+
+
+def test_asgi_only_uses_uvicorn_worker() -> None:
+    cfg = CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
+        update={"wsgi": None, "asgi": "blog.asgi:application"})})
+    assert "uvicorn-worker" in scripts.build_venv(cfg, P, RID, None, (3, 11)).render()
+
+
+def test_manage_runs_as_site_user_with_settings() -> None:
+    line = scripts.manage(CONFIG, "blog", P.release(RID), "migrate").render()
+    assert "envtool.py exec /etc/djship/blog.env djship-blog" in line
+    assert "DJANGO_SETTINGS_MODULE=blog.settings" in line and line.endswith("manage.py migrate")
+
+
+def test_health_uses_host_header_and_path() -> None:
+    text = scripts.health(P, "blue", "example.com", "/healthz", 12).render()
+    assert "-H 'Host: example.com'" in text and "http://localhost/healthz" in text
+    assert "--unix-socket /run/djship-blog/blue/app.sock" in text
+
+
+def test_switch_tests_nginx_before_reload_and_moves_symlink_atomically() -> None:
+    text = scripts.switch(P, "green", RID).render()
+    assert text.index("nginx -t") < text.index("systemctl reload nginx")
+    assert "mv -Tf /srv/blog/current.new /srv/blog/current" in text
+    assert other_slot("blue") == "green" and other_slot("green") == "blue"
+
+
+def test_state_parse() -> None:
+    out = (f"current:{RID}\nslot:blue\n"
+           f'release:{{"id": "{RID}", "commit": "abc", "fingerprint": "f", "x": 1}}\n'
+           "env:1234\npython:3 11\nactive:active\n")
+    st = state.parse(Result(0, out, ""))
+    assert st.current == RID and st.live_slot == "blue" and st.slot_active
+    assert st.python == (3, 11) and st.release(RID) is not None
+    assert state.parse(Result(0, "current:\nslot:\npython:3 11\n", "")).current is None
+
+
+def test_migration_plan_parsing() -> None:
+    none = "Planned operations:\n  No planned migration operations.\n"
+    assert pending_migrations(none) == []
+    plan = ("Planned operations:\nentries.0002_x\n    Remove field note from entry\n"
+            "    Add field title to entry\n")
+    assert len(pending_migrations(plan)) == 3
+    assert risky_operations(plan) == ["Remove field"]
