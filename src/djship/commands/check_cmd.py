@@ -1,0 +1,82 @@
+"""`djship check` and `djship settings fix`: is the project ready for production, and make it so."""
+
+from __future__ import annotations
+
+import click
+
+from djship.cli import State, cli, pass_state, site_option
+from djship.errors import DjshipError
+from djship.settings import Finding, apply_plan, plan_settings, run_check
+from djship.settings.fix import verify_applied
+
+
+@cli.command("check")
+@site_option
+@pass_state
+def check(state: State, site: str | None) -> None:
+    """Check the project for production: `manage.py check --deploy` and more.
+
+    \b
+    Runs locally with the project's Python and the environment djship sets on the servers
+    (secrets replaced by throwaway values), then checks what Django's own checks let through:
+    a SECRET_KEY that is empty or changes per import, ALLOWED_HOSTS without the site's
+    domains, the proxy header nginx sends, STATIC_ROOT/MEDIA_ROOT from the environment,
+    the dependency file, error mails. Exit status 1 when there are errors.
+    """
+    ctx = state.context()
+    name = ctx.site_name(site)
+    findings = run_check(ctx.root, ctx.config, name)
+    print_findings(state, findings)
+    if any(f.level == "error" for f in findings):
+        raise click.exceptions.Exit(1)
+
+
+def print_findings(state: State, findings: list[Finding]) -> None:
+    """Each finding with its fix, then a one-line summary."""
+    out = state.ui.err
+    for f in findings:
+        colour = "red bold" if f.level == "error" else "yellow"
+        out.print(f"[{colour}]{f.level}:[/{colour}] {state.ui.mask(f.message)} [dim]({f.code})"
+                  "[/dim]", highlight=False)
+        out.print(f"  [cyan]fix:[/cyan] {state.ui.mask(f.fix)}", highlight=False)
+    errors = sum(f.level == "error" for f in findings)
+    warnings = len(findings) - errors
+    if not findings:
+        out.print("[green]ok:[/green] no problems found", highlight=False)
+    else:
+        out.print(f"{errors} error(s), {warnings} warning(s)", highlight=False)
+
+
+@cli.group("settings")
+def settings_group() -> None:
+    """Production settings of the Django project."""
+
+
+@settings_group.command("fix")
+@site_option
+@click.option("-y", "--yes", is_flag=True, help="Apply without asking (for scripts).")
+@pass_state
+def settings_fix_command(state: State, site: str | None, yes: bool) -> None:
+    """Show the settings changes production needs as a diff, and apply them on confirmation."""
+    settings_fix(state, site, yes=yes)
+
+
+def settings_fix(state: State, site: str | None, *, yes: bool) -> None:
+    """Plan, show, confirm and apply the settings changes, keeping a backup."""
+    ctx = state.context()
+    name = ctx.site_name(site)
+    plan = plan_settings(ctx.root, ctx.config, name)
+    if not plan.changes:
+        state.ui.info(f"settings: no change needed ({plan.module} is production-ready)")
+        return
+    click.echo(plan.diff(ctx.root), nl=False)
+    for reason in plan.reasons:
+        state.ui.info(f"  - {reason}")
+    if not yes and not click.confirm("Apply these changes?", default=False, err=True):
+        raise DjshipError("settings left unchanged", hint="rerun with --yes to apply")
+    backup = apply_plan(ctx.root, plan)
+    verify_applied(ctx.root, ctx.config, name, plan)
+    state.ui.info(f"settings: changed {len(plan.changes)} file(s); backup and diff in "
+                  f"{backup.relative_to(ctx.root)}")
+    for note in plan.notes:
+        state.ui.info(f"note: {note}")

@@ -1,0 +1,167 @@
+"""`djship init --settings`: propose production settings as a diff, apply with a backup."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from djship.config.schema import Config
+from djship.errors import DjshipError
+from djship.project import module_file
+from djship.settings import deps
+from djship.settings.analysis import Edit, plan_edits
+from djship.settings.patch import patched_text
+from djship.settings.probe import (
+    SettingsImportError,
+    import_settings,
+    production_env,
+    project_python,
+)
+from djship.settings.snippets import Style
+from djship.settings.source import SettingsSource, load_source
+
+BACKUPS = ".djship/backups"
+
+
+@dataclass
+class FileChange:
+    """A file's old text (None: new file) and new text (None: delete it)."""
+
+    path: Path
+    old: str | None
+    new: str | None
+
+    def diff(self, root: Path) -> str:
+        """The change as a unified diff, paths relative to ``root``."""
+        rel = self.path.relative_to(root).as_posix()
+        return "".join(difflib.unified_diff(
+            (self.old or "").splitlines(keepends=True), (self.new or "").splitlines(keepends=True),
+            fromfile="/dev/null" if self.old is None else f"a/{rel}",
+            tofile="/dev/null" if self.new is None else f"b/{rel}"))
+
+
+@dataclass
+class SettingsPlan:
+    """Every file change production needs, why, and what the user should do next."""
+
+    module: str
+    changes: list[FileChange] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def diff(self, root: Path) -> str:
+        """All changes as one unified diff."""
+        return "".join(c.diff(root) for c in self.changes)
+
+
+def style_for(source: SettingsSource, domains: list[str]) -> Style:
+    """Generated code in the project's quotes, defaulting to the site's domains."""
+    return Style(quote=source.quote(), domains=tuple(domains),
+                 base_dir="BASE_DIR" in {a.name for a in source.assignments})
+
+
+def check_imports(root: Path, config: Config, site: str) -> dict[str, object]:
+    """Import the settings with the production environment; raise naming file and error."""
+    app_dir = (root / config.project.manage).parent
+    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
+        env = production_env(config, site, Path(tmp))
+        return import_settings(project_python(root), app_dir, config.settings_module(site),
+                               env.values)
+
+
+def plan_settings(root: Path, config: Config, site: str) -> SettingsPlan:
+    """The changes that make the site's settings module (and dependencies) production-ready."""
+    root = root.resolve()
+    module = config.settings_module(site)
+    app_dir = (root / config.project.manage).parent
+    source = load_source(app_dir, module)  # raises on a syntax error, before any import
+    probed = check_imports(root, config, site)
+    edits = plan_edits(source, style_for(source, config.sites[site].domains))
+    plan = SettingsPlan(module, reasons=[e.reason for e in edits])
+    if edits:
+        plan.changes.append(FileChange(source.target.path, source.target.text,
+                                       patched_text(source.target, edits)))
+    plan_dependencies(root, config, site, edits, str(probed.get("django") or ""), plan)
+    if any(e.snippet.key == "DEBUG" for e in edits):
+        plan.notes.append("DEBUG is now off unless DEBUG=1 is set: use DEBUG=1 for runserver")
+    return plan
+
+
+def plan_dependencies(root: Path, config: Config, site: str, edits: list[Edit],
+                      django_version: str, plan: SettingsPlan) -> None:
+    """Add packages the new settings import, and the site's database driver."""
+    wanted = [p for e in edits if (p := e.snippet.package)]
+    if config.sites[site].database == "postgres" and not deps.POSTGRES_DRIVERS & (
+            deps.declared(root, config.project) or set()):
+        wanted.append("psycopg")
+    old, new, notes = deps.with_packages(root, config.project, list(dict.fromkeys(wanted)),
+                                         django_version)
+    plan.notes += notes
+    if new is not None and new != old:
+        plan.changes.append(FileChange(deps.dependency_file(root, config.project), old, new))
+
+
+def apply_plan(root: Path, plan: SettingsPlan) -> Path:
+    """Write the changes (each atomically), keeping backups and the diff; return the folder."""
+    root = root.resolve()
+    backup = root / BACKUPS / time.strftime("%Y%m%d-%H%M%S")
+    backup.mkdir(parents=True, exist_ok=True)
+    (backup / "changes.diff").write_text(plan.diff(root), encoding="utf-8")
+    for change in plan.changes:
+        if change.old is not None:
+            saved = backup / change.path.relative_to(root)
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(change.old, encoding="utf-8")
+    for change in plan.changes:
+        if change.new is None:
+            change.path.unlink(missing_ok=True)
+        else:
+            write_atomic(change.path, change.new)
+    return backup
+
+
+def restore(root: Path, plan: SettingsPlan) -> None:
+    """Put every changed file back as it was before ``apply_plan``."""
+    for change in plan.changes:
+        if change.old is None:
+            change.path.unlink(missing_ok=True)
+        else:
+            write_atomic(change.path, change.old)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, keeping the file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def verify_applied(root: Path, config: Config, site: str, plan: SettingsPlan) -> None:
+    """Import the patched settings; on failure put the old files back and raise."""
+    try:
+        check_imports(root, config, site)
+    except SettingsImportError as exc:
+        # The import worked before the patch, so a missing dj_database_url is the one we added.
+        if exc.type_name == "ModuleNotFoundError" and "dj_database_url" in exc.detail:
+            plan.notes.append("install the new requirements locally: pip install dj-database-url")
+            return
+        restore(root, plan)
+        raise DjshipError(f"the patched settings do not import, so djship restored them: "
+                          f"{exc.message}", hint="please report this as a djship bug") from exc
+
+
+def settings_file(root: Path, config: Config, site: str) -> Path | None:
+    """The source file of the site's settings module."""
+    return module_file((root / config.project.manage).parent, config.settings_module(site))

@@ -1,0 +1,147 @@
+"""Import the settings in a subprocess with the production environment djship sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from djship.config.schema import Config
+from djship.errors import DjshipError
+
+# Variables kept from the caller's environment; everything else (a DEBUG=1 or DATABASE_URL
+# in the developer's shell) would make the check disagree with the server.
+_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "SYSTEMROOT")
+_TIMEOUT = 120
+
+# Runs in the project's Python: import the settings module and report what production cares
+# about as JSON. Only a hash of SECRET_KEY leaves the process.
+_SCRIPT = r'''
+import hashlib, importlib, json, os, sys, traceback
+sys.path.insert(0, os.getcwd())
+try:
+    import django
+except ImportError as exc:
+    print(json.dumps({"error": "no-django", "message": str(exc)})); sys.exit(0)
+try:
+    m = importlib.import_module(sys.argv[1])
+except BaseException as exc:
+    here = [f for f in traceback.extract_tb(exc.__traceback__)
+            if os.path.realpath(f.filename).startswith(os.path.realpath(os.getcwd()))]
+    print(json.dumps({"error": "import", "type": type(exc).__name__, "message": str(exc),
+                      "file": here[-1].filename if here else None,
+                      "line": here[-1].lineno if here else None})); sys.exit(0)
+g = lambda name, default=None: getattr(m, name, default)
+s = lambda v: None if v is None else os.fspath(v) if hasattr(v, "__fspath__") else str(v)
+key = str(g("SECRET_KEY", ""))
+log = g("LOGGING") or {}
+classes = [str(h.get("class", "")) for h in (log.get("handlers") or {}).values()]
+db = (g("DATABASES") or {}).get("default") or {}
+print(json.dumps({
+    "django": django.get_version(),
+    "secret_key_sha": hashlib.sha256(key.encode()).hexdigest(), "secret_key_empty": not key,
+    "secret_key_from_env": key == os.environ.get("SECRET_KEY"),
+    "debug": bool(g("DEBUG", False)),
+    "allowed_hosts": [str(h) for h in g("ALLOWED_HOSTS", [])],
+    "proxy_header": list(g("SECURE_PROXY_SSL_HEADER") or []) or None,
+    "static_root": s(g("STATIC_ROOT")), "media_root": s(g("MEDIA_ROOT")),
+    "db_engine": str(db.get("ENGINE", "")), "db_name": s(db.get("NAME")),
+    "admins": [str(a[1] if isinstance(a, (list, tuple)) else a) for a in g("ADMINS", [])],
+    "logging": bool(log), "log_mail": any(c.endswith("AdminEmailHandler") for c in classes),
+    "log_console": any(c.endswith("StreamHandler") for c in classes),
+}))
+'''
+
+
+class SettingsImportError(DjshipError):
+    """The settings module raised while being imported."""
+
+    def __init__(self, message: str, *, type_name: str, detail: str, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.type_name = type_name
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CheckEnv:
+    """The environment for a local production-like run, and the temp folder it points at."""
+
+    values: dict[str, str]
+    tmp: Path
+
+
+def project_python(root: Path) -> str:
+    """The project's interpreter: a .venv/venv in the project, the active venv, or ours."""
+    for folder in (root / ".venv", root / "venv"):
+        if (folder / "bin" / "python").is_file():
+            return str(folder / "bin" / "python")
+    venv = os.environ.get("VIRTUAL_ENV")
+    if venv and (Path(venv) / "bin" / "python").is_file():
+        return str(Path(venv) / "bin" / "python")
+    return sys.executable
+
+
+def dummy_secret_key() -> str:
+    """A random 50-character key that passes Django's W009 check."""
+    alphabet = string.ascii_letters + string.digits + "!@#%^*(-_=+)"
+    return "".join(secrets.choice(alphabet) for _ in range(50))
+
+
+def production_env(config: Config, site: str, tmp: Path) -> CheckEnv:
+    """What djship sets on the servers, with throwaway secrets, database and folders."""
+    domains = config.sites[site].domains
+    values = {k: os.environ[k] for k in _KEEP if k in os.environ}
+    values.update(
+        DJANGO_SETTINGS_MODULE=config.settings_module(site),
+        SECRET_KEY=dummy_secret_key(),
+        ALLOWED_HOSTS=",".join(domains),
+        CSRF_TRUSTED_ORIGINS=",".join(f"https://{d}" for d in domains),
+        DATABASE_URL=f"sqlite:///{tmp / 'check.sqlite3'}",
+        STATIC_ROOT=str(tmp / "static"), MEDIA_ROOT=str(tmp / "media"),
+        DJSHIP_DATA_DIR=str(tmp / "data"), PYTHONDONTWRITEBYTECODE="1",
+    )
+    values.update(config.sites[site].env)
+    return CheckEnv(values, tmp)
+
+
+def import_settings(python: str, app_dir: Path, module: str,
+                    env: dict[str, str]) -> dict[str, Any]:
+    """What the settings module holds when imported with ``env``; raises if it cannot."""
+    try:
+        proc = subprocess.run([python, "-c", _SCRIPT, module], cwd=app_dir, env=env,
+                              capture_output=True, text=True, timeout=_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DjshipError(f"cannot run {python}: {exc}") from exc
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise DjshipError(f"importing {module} with {python} failed (exit {proc.returncode})",
+                          hint=proc.stderr.strip()[-500:] or None) from exc
+    if data.get("error") == "no-django":
+        raise DjshipError(f"Django is not importable with {python}",
+                          hint="run djship from the project's virtualenv (or create .venv in "
+                               "the project) with its requirements installed")
+    if data.get("error") == "import":
+        where = f"{data['file']}:{data['line']}" if data.get("file") else module
+        raise SettingsImportError(
+            f"cannot import settings {module}: {data['type']}: {data['message']} ({where})",
+            type_name=str(data["type"]), detail=str(data["message"]),
+            hint="fix the settings so they import with the production environment "
+                 "(`djship check` shows it); djship changed nothing")
+    return data
+
+
+def manage_check_deploy(python: str, manage: Path, env: dict[str, str]
+                        ) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py check --deploy`` with ``env``."""
+    try:
+        return subprocess.run([python, manage.name, "check", "--deploy"], cwd=manage.parent,
+                              env=env, capture_output=True, text=True, timeout=_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DjshipError(f"cannot run manage.py check --deploy: {exc}") from exc
