@@ -103,6 +103,10 @@ class Runner:
                      time.monotonic() - start)
         return plan
 
+    def drift(self, transport: Transport, steps: Sequence[AnyStep]) -> list[str]:
+        """Names of steps that would change something (read-only: facts and plans only)."""
+        return [s.name for s in steps if s.plan(self.read_fact(transport, s)).changes]
+
     def run_steps(self, transport: Transport, steps: Sequence[AnyStep]) -> HostReport:
         """Run steps in order on one host; stop at the first failure."""
         report = HostReport(transport.name)

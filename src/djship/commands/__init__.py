@@ -1,3 +1,14 @@
 """Subcommands; importing this package registers them on the `djship` group."""
 
-from djship.commands import check_cmd, config_cmd, deploy_cmd, init_cmd, provision_cmd, sandbox_cmd  # noqa: F401
+from djship.commands import (  # noqa: F401
+    check_cmd,
+    config_cmd,
+    db_cmd,
+    deploy_cmd,
+    env_cmd,
+    init_cmd,
+    ops_cmd,
+    provision_cmd,
+    sandbox_cmd,
+    status_cmd,
+)

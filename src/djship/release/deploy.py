@@ -168,6 +168,25 @@ class Activate(Pipeline):
         finally:
             self.unlock_all()
 
+    def restart(self) -> str:
+        """Restart gracefully: serve the current release again from a fresh slot."""
+        self.lock_all()
+        try:
+            self.read_state()
+            current = self.targets[0].state.current
+            if not current:
+                raise UsageError(f"site {self.site} has no release yet", hint="run `djship deploy`")
+            try:
+                self.start_and_check(lambda _t: current)
+                self.switch_all(lambda _t: current)
+            except DjshipError:
+                self.stop_new()
+                raise
+            self.retire_all()
+            return current
+        finally:
+            self.unlock_all()
+
     def previous(self) -> str:
         """The release before the current one (on the first host)."""
         t = self.targets[0]

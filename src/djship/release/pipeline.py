@@ -210,7 +210,7 @@ def upload(t: Target, build: Build, paths: SitePaths, release: str, link_dest: s
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RemoteFailure(t.name, "upload", "rsync", proc.returncode, proc.stderr,
-                            hint_text="is rsync installed on the server? `djship provision` does it")
+                            hint_text="is rsync on the server? `djship provision` installs it")
 
 
 def meta_json(build: Build, release: str, fingerprint: str, python: str) -> bytes:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,7 +127,9 @@ def run_as(argv: list[str]) -> int:
         env.update(pg_environ(url))
     os.chdir(folder)
     if user != "root":
-        command = ["runuser", "-u", user, "--", *command]
+        # Resolved with the server's own PATH, before the app's PATH replaces it.
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        command = [runuser, "-u", user, "--", *command]
     os.execvpe(command[0], command, env)  # noqa: S606 - argv list, no shell
     return 127
 

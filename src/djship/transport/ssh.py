@@ -106,11 +106,17 @@ class SshTransport:
         err = proc.stderr.decode(errors="replace")
         return Result(proc.returncode, out, err)
 
-    def interactive(self, script: Script, *, tty: bool) -> int:
-        """Run a script attached to the user's terminal; returns its exit status."""
-        self.connect()
+    def argv(self, script: Script | None, *, tty: bool = False) -> list[str]:
+        """The local ssh command line for a script (None: a login shell)."""
         flag = "-tt" if tty else "-T"
-        return subprocess.call([*self._base, flag, "--", self.remote_command(script)])
+        if script is None:
+            return [*self._base, flag]
+        return [*self._base, flag, "--", self.remote_command(script)]
+
+    def interactive(self, script: Script | None, *, tty: bool) -> int:
+        """Run a script (or a login shell) attached to the user's terminal; its exit status."""
+        self.connect()
+        return subprocess.call(self.argv(script, tty=tty))
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644, owner: str = "root",
             group: str = "root") -> None:

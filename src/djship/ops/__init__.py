@@ -1,0 +1,1 @@
+"""Day-two operations: status, logs, run, env, database backups."""
