@@ -27,12 +27,16 @@ def check(state: State, site: str | None) -> None:
     name = ctx.site_name(site)
     findings = run_check(ctx.root, ctx.config, name)
     print_findings(state, findings)
-    if any(f.level == "error" for f in findings):
-        raise click.exceptions.Exit(1)
+    errors = sum(f.level == "error" for f in findings)
+    if errors:
+        # Through the one error handler, so the exit status (1) is the same as any failure.
+        raise DjshipError(f"{errors} error(s), {len(findings) - errors} warning(s)",
+                          hint="fix the errors above; `djship init --settings` proposes the "
+                               "settings changes")
 
 
 def print_findings(state: State, findings: list[Finding]) -> None:
-    """Each finding with its fix, then a one-line summary."""
+    """Each finding with its fix, then a one-line summary when nothing is an error."""
     out = state.ui.err
     for f in findings:
         colour = "red bold" if f.level == "error" else "yellow"
@@ -43,8 +47,8 @@ def print_findings(state: State, findings: list[Finding]) -> None:
     warnings = len(findings) - errors
     if not findings:
         out.print("[green]ok:[/green] no problems found", highlight=False)
-    else:
-        out.print(f"{errors} error(s), {warnings} warning(s)", highlight=False)
+    elif not errors:
+        out.print(f"ok: 0 error(s), {warnings} warning(s)", highlight=False)
 
 
 @cli.group("settings")

@@ -54,7 +54,8 @@ def run_check(root: Path, config: Config, site: str) -> list[Finding]:
             return [*findings, Finding("error", "settings.import", exc.message,
                                        "make the settings import with the environment above")]
         findings += settings_findings(first, again, env.values, config, site)
-        findings += deploy_findings(manage_check_deploy(python, manage, env.values))
+        plain_http = env.values.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
+        findings += deploy_findings(manage_check_deploy(python, manage, env.values), plain_http)
     return findings
 
 
@@ -187,9 +188,16 @@ def _mail_findings(first: dict[str, Any]) -> list[Finding]:
         out.append(Finding("warning", "settings.admins", "ADMINS is empty: nobody is mailed "
                            "when the site fails", "set ADMINS in the site's env, e.g. "
                            "ADMINS = \"You <you@example.com>\""))
-    if first["logging"] and not first["log_mail"]:
-        out.append(Finding("warning", "settings.logging", "LOGGING has no AdminEmailHandler: "
-                           "server errors are not mailed to ADMINS", FIX_SETTINGS))
+    if first["log_mails"] == 0:
+        out.append(Finding("warning", "settings.logging", "LOGGING sends django.request errors "
+                           "to no AdminEmailHandler: they are not mailed to ADMINS",
+                           "add a mail_admins handler to the django logger"))
+    elif first["log_mails"] > 1:
+        out.append(Finding("warning", "settings.logging", f"each server error is mailed "
+                           f"{first['log_mails']} times: django.request propagates to Django's "
+                           "default 'django' logger, which mails too",
+                           "configure the 'django' logger with your handlers (it replaces "
+                           "Django's default) or set propagate False on django.request"))
     if not first["log_console"]:
         out.append(Finding("warning", "settings.logging", "no LOGGING handler writes to stderr: "
                            "with DEBUG off nothing reaches the journal", FIX_SETTINGS))
@@ -199,7 +207,13 @@ def _mail_findings(first: dict[str, Any]) -> list[Finding]:
 _MESSAGE = re.compile(r"^(?P<obj>[^\n]*?): \((?P<id>[\w.]+)\) (?P<msg>.*)$")
 
 
-def deploy_findings(proc: subprocess.CompletedProcess[str]) -> list[Finding]:
+_HTTPS_CHECKS = {"security.W004", "security.W008", "security.W012", "security.W016"}
+PLAIN_HTTP = ("expected while the site's env sets DJANGO_SECURE_SSL=0 (plain HTTP, no TLS); "
+              "remove that once the site has a certificate")
+
+
+def deploy_findings(proc: subprocess.CompletedProcess[str],
+                    plain_http: bool = False) -> list[Finding]:
     """Findings from the output of ``manage.py check --deploy``."""
     out: list[Finding] = []
     level: Level = "warning"
@@ -210,6 +224,8 @@ def deploy_findings(proc: subprocess.CompletedProcess[str]) -> list[Finding]:
         elif m := _MESSAGE.match(line):
             hint = lines[i + 1].strip() if i + 1 < len(lines) else ""
             fix = hint.removeprefix("HINT:").strip() if hint.startswith("HINT:") else ""
+            if plain_http and m["id"] in _HTTPS_CHECKS:
+                fix = PLAIN_HTTP
             out.append(Finding(level, m["id"], m["msg"], fix or FIX_SETTINGS))
     if proc.returncode != 0 and not any(f.level == "error" for f in out):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]

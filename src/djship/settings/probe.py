@@ -43,6 +43,17 @@ key = str(g("SECRET_KEY", ""))
 log = g("LOGGING") or {}
 classes = [str(h.get("class", "")) for h in (log.get("handlers") or {}).values()]
 db = (g("DATABASES") or {}).get("default") or {}
+mails = -1
+try:  # how many mail handlers an error of django.request reaches, as Django configures them
+    import logging
+    from django.utils.log import configure_logging
+    configure_logging(g("LOGGING_CONFIG", "logging.config.dictConfig"), log)
+    mails, lg = 0, logging.getLogger("django.request")
+    while lg is not None:
+        mails += sum(type(h).__name__ == "AdminEmailHandler" for h in lg.handlers)
+        lg = lg.parent if lg.propagate else None
+except Exception:
+    pass
 print(json.dumps({
     "django": django.get_version(),
     "secret_key_sha": hashlib.sha256(key.encode()).hexdigest(), "secret_key_empty": not key,
@@ -53,7 +64,7 @@ print(json.dumps({
     "static_root": s(g("STATIC_ROOT")), "media_root": s(g("MEDIA_ROOT")),
     "db_engine": str(db.get("ENGINE", "")), "db_name": s(db.get("NAME")),
     "admins": [str(a[1] if isinstance(a, (list, tuple)) else a) for a in g("ADMINS", [])],
-    "logging": bool(log), "log_mail": any(c.endswith("AdminEmailHandler") for c in classes),
+    "logging": bool(log), "log_mails": mails,
     "log_console": any(c.endswith("StreamHandler") for c in classes),
 }))
 '''
