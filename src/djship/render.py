@@ -24,6 +24,6 @@ def environment(project_root: Path | None = None) -> Environment:
                        keep_trailing_newline=True, autoescape=False)  # noqa: S701 - not HTML
 
 
-def render(name: str, project_root: Path | None = None, **values: Any) -> str:
+def render(template: str, project_root: Path | None = None, **values: Any) -> str:
     """Render one template by file name."""
-    return environment(project_root).get_template(name).render(**values)
+    return environment(project_root).get_template(template).render(**values)

@@ -132,6 +132,7 @@ class Deploy(Pipeline):
                 self.abandon()
                 raise
             self.retire_all()
+            self.restart_workers()
             self.prune_all()
             return True
         finally:
@@ -164,6 +165,7 @@ class Activate(Pipeline):
                 self.stop_new()
                 raise
             self.retire_all()
+            self.restart_workers()
             return target
         finally:
             self.unlock_all()
@@ -183,6 +185,7 @@ class Activate(Pipeline):
                 self.stop_new()
                 raise
             self.retire_all()
+            self.restart_workers()
             return current
         finally:
             self.unlock_all()

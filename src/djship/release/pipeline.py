@@ -27,6 +27,7 @@ from djship.release import scripts, state
 from djship.release.build import Build, config_fingerprint
 from djship.runner import MultiHostFailure, Runner
 from djship.shell import Script, cmd
+from djship.steps import workers
 from djship.transport.base import Transport
 
 
@@ -182,6 +183,19 @@ class Pipeline:
             return None
 
         self.phase("retire", stop)
+
+    def restart_workers(self) -> None:
+        """Restart worker processes on worker hosts, now that the new release is live."""
+        script = workers.restart_workers(self.config, self.site)
+        if script is None:
+            return
+        chosen = [t for t in self.targets if "worker" in t.host.roles]
+
+        def restart(t: Target) -> str:
+            self.run(t, "workers", script)
+            return "restarted on the new release"
+
+        self.phase("workers", restart, chosen)
 
     def stop_new(self) -> None:
         """After a failure before the switch: stop the new slot (the live one is untouched)."""

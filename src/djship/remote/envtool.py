@@ -159,6 +159,17 @@ def backup(env_file: str, target: str) -> int:
     return 0
 
 
+def scheduled(env_file: str, folder: str, keep: int) -> int:
+    """A timed backup: a dated dump in ``folder``, keeping the newest ``keep`` scheduled ones."""
+    import time
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    status = backup(env_file, f"{folder}/scheduled-{stamp}.dump")
+    for old in sorted(Path(folder).glob("scheduled-*.dump"))[:-keep]:
+        old.unlink()
+    return status
+
+
 def restore(env_file: str, source: str) -> int:
     """Restore a dump made by :func:`backup` into the site's database."""
     url = read_env(Path(env_file)).get("DATABASE_URL", "")
@@ -183,6 +194,8 @@ def main() -> int:
         return run_as(sys.argv[2:])
     if len(sys.argv) == 4 and sys.argv[1] == "backup":
         return backup(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "scheduled":
+        return scheduled(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     if len(sys.argv) == 4 and sys.argv[1] == "restore":
         return restore(sys.argv[2], sys.argv[3])
     req = json.load(sys.stdin)

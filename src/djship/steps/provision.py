@@ -6,7 +6,7 @@ from pathlib import Path
 
 from djship.config import Config, Host
 from djship.paths import SitePaths
-from djship.steps import database, packages, security, site, tools, web
+from djship.steps import database, packages, security, site, timers, tools, web, workers
 from djship.steps.base import AnyStep
 
 
@@ -14,6 +14,13 @@ def uses_local_db(config: Config, site_name: str) -> bool:
     """True when the site's PostgreSQL runs on one of its own hosts (role db)."""
     return config.sites[site_name].database == "postgres" and any(
         "db" in h.roles for h in config.site_hosts(site_name))
+
+
+def is_job_host(config: Config, site_name: str, host: Host) -> bool:
+    """Scheduled jobs run on one host only: the first worker host, else the first web host."""
+    hosts = config.site_hosts(site_name)
+    chosen = [h for h in hosts if "worker" in h.roles] or [h for h in hosts if "web" in h.roles]
+    return bool(chosen) and chosen[0].name == host.name
 
 
 def provision_steps(config: Config, site_name: str, host: Host,
@@ -42,6 +49,11 @@ def provision_steps(config: Config, site_name: str, host: Host,
             database.env_step(p, s, with_db=single),
             web.app_unit_step(config, site_name, root, local_db=single),
         ]
+    if "worker" in roles and s.processes:
+        steps.append(workers.worker_step(config, site_name, root, local_db=single))
+    if app_host:
+        job_host = is_job_host(config, site_name, host)
+        steps += timers.timer_steps(config, site_name, root, run_jobs=job_host)
     if "web" in roles:
         steps += [
             database.service_step("nginx service", "nginx"),
