@@ -8,6 +8,7 @@ from djship.cli import State, cli, pass_state, site_option
 from djship.errors import DjshipError
 from djship.settings import Finding, apply_plan, plan_settings, run_check
 from djship.settings.fix import verify_applied
+from djship.settings.split import is_split, plan_split
 
 
 @cli.command("check")
@@ -59,17 +60,23 @@ def settings_group() -> None:
 @settings_group.command("fix")
 @site_option
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking (for scripts).")
+@click.option("--split", is_flag=True,
+              help="Move settings.py to settings/{base,dev,production}.py; djship uses production.")
 @pass_state
-def settings_fix_command(state: State, site: str | None, yes: bool) -> None:
+def settings_fix_command(state: State, site: str | None, yes: bool, split: bool) -> None:
     """Show the settings changes production needs as a diff, and apply them on confirmation."""
-    settings_fix(state, site, yes=yes)
+    settings_fix(state, site, yes=yes, split=split)
 
 
-def settings_fix(state: State, site: str | None, *, yes: bool) -> None:
+def settings_fix(state: State, site: str | None, *, yes: bool, split: bool = False) -> None:
     """Plan, show, confirm and apply the settings changes, keeping a backup."""
     ctx = state.context()
     name = ctx.site_name(site)
-    plan = plan_settings(ctx.root, ctx.config, name)
+    app_dir = (ctx.root / ctx.config.project.manage).parent
+    if split and not is_split(app_dir, ctx.config.settings_module(name)):
+        plan = plan_split(ctx.root, ctx.config, name, ctx.source.path)
+    else:
+        plan = plan_settings(ctx.root, ctx.config, name)
     if not plan.changes:
         state.ui.info(f"settings: no change needed ({plan.module} is production-ready)")
         return

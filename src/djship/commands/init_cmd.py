@@ -31,9 +31,8 @@ def init(state: State, force: bool, with_settings: bool, yes: bool, split: bool,
     Running --settings again proposes nothing once the settings are production-ready.
     """
     root = state.project_dir.resolve()
-    if split:
-        raise UsageError("--split is not implemented yet",
-                         hint="run `djship init --settings` to patch the settings in place")
+    if split and not with_settings:
+        raise UsageError("--split goes with --settings", hint="djship init --settings --split")
     if not with_settings or force or not (root / CONFIG_NAME).exists():
         result = run_init(root, force=force)
         state.ui.info(f"wrote {result.path}")
@@ -44,4 +43,4 @@ def init(state: State, force: bool, with_settings: bool, yes: bool, split: bool,
     else:
         state.ui.info(f"using the existing {root / CONFIG_NAME}")
     if with_settings:
-        settings_fix(state, site, yes=yes)
+        settings_fix(state, site, yes=yes, split=split)

@@ -64,13 +64,15 @@ def style_for(source: SettingsSource, domains: list[str]) -> Style:
                  base_dir="BASE_DIR" in {a.name for a in source.assignments})
 
 
-def check_imports(root: Path, config: Config, site: str) -> dict[str, object]:
+def check_imports(root: Path, config: Config, site: str,
+                  module: str | None = None) -> dict[str, object]:
     """Import the settings with the production environment; raise naming file and error."""
     app_dir = (root / config.project.manage).parent
+    module = module or config.settings_module(site)
     with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
         env = production_env(config, site, Path(tmp))
-        return import_settings(project_python(root), app_dir, config.settings_module(site),
-                               env.values)
+        env.values["DJANGO_SETTINGS_MODULE"] = module
+        return import_settings(project_python(root), app_dir, module, env.values)
 
 
 def plan_settings(root: Path, config: Config, site: str) -> SettingsPlan:
@@ -151,7 +153,7 @@ def write_atomic(path: Path, text: str) -> None:
 def verify_applied(root: Path, config: Config, site: str, plan: SettingsPlan) -> None:
     """Import the patched settings; on failure put the old files back and raise."""
     try:
-        check_imports(root, config, site)
+        check_imports(root, config, site, plan.module)
     except SettingsImportError as exc:
         # The import worked before the patch, so a missing dj_database_url is the one we added.
         if exc.type_name == "ModuleNotFoundError" and "dj_database_url" in exc.detail:

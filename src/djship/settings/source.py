@@ -79,7 +79,7 @@ class SettingsSource:
 
     def quote(self) -> str:
         """The quote character the project's string literals mostly use."""
-        return prefer_quote(self.target.text)
+        return prefer_quote("\n".join(f.text for f in self.files))
 
 
 def reads_env(node: ast.AST) -> bool:
@@ -129,6 +129,14 @@ def _collect(app_dir: Path, f: SettingsFile, source: SettingsSource, depth: int)
                 _collect(app_dir, parse_file(star), source, depth + 1)
             continue
         _assignments(f.path, stmt, source.assignments, nested=False)
+
+
+def assignments_of(f: SettingsFile) -> list[Assignment]:
+    """The assignments in one file, without following its star imports."""
+    out: list[Assignment] = []
+    for stmt in f.tree.body:
+        _assignments(f.path, stmt, out, nested=False)
+    return out
 
 
 def _assignments(path: Path, stmt: ast.stmt, out: list[Assignment], nested: bool) -> None:
