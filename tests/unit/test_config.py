@@ -121,6 +121,6 @@ def test_format_path() -> None:
 
 
 def test_find_line_in_array_of_tables() -> None:
-    lines = BASE.splitlines() + ["", "[[hosts]]", 'name = "web2"', 'address = "x"']
+    lines = [*BASE.splitlines(), "", "[[hosts]]", 'name = "web2"', 'address = "x"']
     assert find_line(lines, ("hosts", 1, "address")) == len(lines)
     assert find_line(lines, ("hosts", 0, "address")) == 11

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from djship.config import validate
-from djship.facts.files import FileState, parse as parse_files
+from djship.facts.files import FileState
+from djship.facts.files import parse as parse_files
 from djship.paths import SitePaths
 from djship.steps import database, packages, site, tools, web
 from djship.steps.base import Plan, Put, Run
