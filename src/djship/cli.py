@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     from djship import commands  # noqa: F401 - registers the subcommands
 
     try:
-        cli.main(args=argv, prog_name="djship", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="djship", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except DjshipError as exc:
         ui = UI(verbose="-v" in (argv or sys.argv))
         if ui.verbose:

@@ -124,3 +124,32 @@ def test_worker_units() -> None:
     assert script is not None
     assert "systemctl restart djship-blog-queue@1.service djship-blog-queue@2.service" in script.render()
     assert workers.exec_start(P, "celery -A proj worker") == "/srv/blog/current/.venv/bin/celery -A proj worker"
+
+
+def test_site_remove_keeps_data_unless_purged(tmp_path: object) -> None:
+    from djship.ops.site import remove_site
+
+    kept = remove_site(P, purge=False).render()
+    assert "rm -rf -- /srv/blog/releases" in kept and "dropdb" not in kept
+    assert "/etc/djship/blog.env" not in kept
+    purged = remove_site(P, purge=True).render()
+    assert "dropdb --if-exists blog" in purged and "rm -rf -- /srv/blog;;" in purged
+
+
+def test_guarded_rm_refuses_root_and_outside(tmp_path: object) -> None:
+    import subprocess
+    from pathlib import Path
+
+    from djship.ops.site import guarded_rm
+
+    base = Path(str(tmp_path))
+    (base / "srv" / "site").mkdir(parents=True)
+    (base / "other").mkdir()
+    for target in ["/", "", str(base / "other"), str(base / "srv")]:
+        line = guarded_rm(target or "''", str(base / "srv")).render()
+        proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True)
+        assert proc.returncode == 1 and "refusing" in proc.stderr, target
+    assert (base / "other").exists() and (base / "srv").exists()
+    line = guarded_rm(str(base / "srv" / "site"), str(base / "srv")).render()
+    assert subprocess.run(["bash", "-c", line]).returncode == 0
+    assert not (base / "srv" / "site").exists()

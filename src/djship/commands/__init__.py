@@ -10,5 +10,6 @@ from djship.commands import (  # noqa: F401
     ops_cmd,
     provision_cmd,
     sandbox_cmd,
+    site_cmd,
     status_cmd,
 )

@@ -1,15 +1,36 @@
-"""`djship provision`: make the site's servers ready, idempotently."""
+"""`djship provision`: make the servers ready for every site, idempotently."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import click
 
 from djship.cli import State, cli, dry_run_option, pass_state, site_option
+from djship.config import Host
 from djship.runner import HostReport, Runner
+from djship.steps.base import AnyStep
 from djship.steps.provision import provision_steps
 from djship.transport.base import Transport
+
+
+def host_steps(state_steps: Callable[[str, Host], list[AnyStep]], sites: list[str],
+               host: Host) -> list[AnyStep]:
+    """Steps for every site on a host; host-wide steps (packages, firewall...) only once."""
+    seen: set[str] = set()
+    out: list[AnyStep] = []
+    for site in sites:
+        for step in state_steps(site, host):
+            if not step.labels.get("site"):
+                if step.name in seen:
+                    continue
+                seen.add(step.name)
+            elif len(sites) > 1:
+                step = replace(step, name=f"{site}: {step.name}")
+            out.append(step)
+    return out
 
 
 @cli.command()
@@ -20,23 +41,30 @@ from djship.transport.base import Transport
 def provision(state: State, site: str | None, only_host: str | None, dry_run: bool) -> None:
     """Prepare the servers: packages, user, PostgreSQL, systemd, nginx, firewall, SSH.
 
-    Safe to run again: each step reads the server first and changes only what differs;
-    a second run reports no change.
+    Every site in the config is provisioned on its hosts unless --site picks one. Safe to run
+    again: each step reads the server first and changes only what differs; a second run
+    reports no change.
     """
     ctx = state.context(dry_run)
-    name = ctx.site_name(site)
-    hosts = ctx.hosts(name, only_host)
-    runner = Runner(ctx.ui, dry_run=dry_run, site=name)
+    sites = [ctx.site_name(site)] if site else list(ctx.config.sites)
+    hosts: dict[str, Host] = {}
+    for name in sites:
+        for h in ctx.hosts(name, only_host):
+            hosts[h.name] = h
+    runner = Runner(ctx.ui, dry_run=dry_run, site=sites[0] if len(sites) == 1 else None)
     start = time.monotonic()
 
-    def job_for(host_name: str) -> object:
-        host = next(h for h in hosts if h.name == host_name)
-        steps = provision_steps(ctx.config, name, host, ctx.root)
+    def steps_for(name: str, host: Host) -> list[AnyStep]:
+        if host.name not in [h.name for h in ctx.config.site_hosts(name)]:
+            return []
+        return provision_steps(ctx.config, name, host, ctx.root)
+
+    def job(host: Host) -> Callable[[Transport], HostReport]:
+        steps = host_steps(steps_for, sites, host)
         return lambda t: runner.run_steps(t, steps)
 
-    jobs: list[tuple[Transport, object]] = [(ctx.transport(h), job_for(h.name)) for h in hosts]
     try:
-        reports: list[HostReport] = runner.run_many(jobs)  # type: ignore[arg-type]
+        reports = runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()])
     finally:
         ctx.close()
     if dry_run:

@@ -13,7 +13,7 @@ from pathlib import Path
 from djship.config import Config
 from djship.errors import UsageError
 
-SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
+SKIP_DIRS = {".git", ".djship", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
 DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
@@ -52,7 +52,8 @@ def list_files(root: Path) -> tuple[list[str], str, bool]:
     if top is not None:
         listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
                       "--", ".") or ""
-        files = [f for f in listed.split("\0") if f and (root / f).is_file()]
+        files = [f for f in listed.split("\0")
+                 if f and not f.startswith(".djship/") and (root / f).is_file()]
         commit = (_git(root, "rev-parse", "--short=8", "HEAD") or "").strip()
         dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())
         return sorted(files), commit, dirty

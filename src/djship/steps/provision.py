@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from djship.config import Config, Host
@@ -23,9 +24,18 @@ def is_job_host(config: Config, site_name: str, host: Host) -> bool:
     return bool(chosen) and chosen[0].name == host.name
 
 
+HOST_WIDE = {"packages", "security updates", "firewall", "ssh hardening", "postgresql", "uv",
+             "helpers", "nginx service"}
+
+
 def provision_steps(config: Config, site_name: str, host: Host,
                     root: Path | None) -> list[AnyStep]:
-    """Every step, in order, for one host of a site."""
+    """Every step, in order, for one host of a site (site steps labelled with the site)."""
+    return [s if s.name in HOST_WIDE else replace(s, labels={"site": site_name})
+            for s in _steps(config, site_name, host, root)]
+
+
+def _steps(config: Config, site_name: str, host: Host, root: Path | None) -> list[AnyStep]:
     p = SitePaths(site_name)
     s = config.sites[site_name]
     roles = set(host.roles)
