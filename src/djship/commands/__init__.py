@@ -6,6 +6,7 @@ from djship.commands import (  # noqa: F401
     db_cmd,
     deploy_cmd,
     env_cmd,
+    export_cmd,
     init_cmd,
     ops_cmd,
     provision_cmd,

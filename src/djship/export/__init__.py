@@ -1,0 +1,1 @@
+"""`djship export`: platform files (Heroku-style buildpacks, Docker) from the same project."""
