@@ -37,15 +37,25 @@ def test_allocation_skips_gateway_and_used() -> None:
 
 
 def test_table_rejects_everything_but_listed_egress() -> None:
-    table = nft_table(NET)
-    assert 'iifname "djship0" ip daddr 10.213.77.1 accept' in table
-    assert 'iifname "djship0" ip saddr . ip daddr . tcp dport @egress accept' in table
-    lines = [ln.strip() for ln in table.splitlines()]
-    forward = lines[lines.index("chain forward {"):]
-    # The final verdict for sandbox traffic that matched nothing is a local reject.
-    assert forward.index('iifname "djship0" reject with icmpx type admin-prohibited') > \
-        forward.index('iifname "djship0" ip saddr @internet accept')
-    assert 'ip saddr 10.213.77.0/24 oifname != "djship0" masquerade' in table
+    lines = nft_table(NET).splitlines()
+    assert 'add rule inet djship input iifname "djship0" ip daddr 10.213.77.1 accept' in lines
+    forward = [ln.removeprefix("add rule inet djship forward ") for ln in lines
+               if ln.startswith("add rule inet djship forward ")]
+    assert forward == [
+        'iifname "djship0" meta nfproto ipv6 drop',
+        'iifname "djship0" oifname "djship0" accept',
+        'oifname "djship0" ct state established,related accept',
+        'oifname "djship0" drop',
+        'iifname "djship0" ip saddr . ip daddr . tcp dport @egress accept',
+        'iifname "djship0" ip saddr @internet accept',
+        # The final verdict for sandbox traffic that matched nothing is a local reject.
+        'iifname "djship0" reject with icmpx type admin-prohibited',
+    ]
+    assert ('add rule inet djship postrouting ip saddr 10.213.77.0/24 '
+            'oifname != "djship0" masquerade') in lines
+    # Chains are rewritten in place, sets (the live sandboxes' entries) are kept.
+    assert "flush chain inet djship forward" in lines
+    assert not any(ln.startswith(("flush set", "delete")) for ln in lines)
 
 
 def test_elements_for_one_sandbox() -> None:

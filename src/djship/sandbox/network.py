@@ -46,32 +46,42 @@ def allocate(net: IPv4Network, used: Iterable[IPv4Address]) -> IPv4Address:
 
 
 def nft_table(net: IPv4Network) -> str:
-    """The nftables table confining sandboxes: only listed egress, or all with --internet."""
-    gw, br = gateway(net), BRIDGE
-    return f"""table inet {TABLE} {{
-  set egress {{ type ipv4_addr . ipv4_addr . inet_service; }}
-  set internet {{ type ipv4_addr; }}
-  chain input {{
-    type filter hook input priority filter; policy accept;
-    iifname "{br}" meta nfproto ipv6 drop
-    iifname "{br}" ip daddr {gw} accept
-    iifname "{br}" reject with icmpx type admin-prohibited
-  }}
-  chain forward {{
-    type filter hook forward priority filter; policy accept;
-    iifname "{br}" meta nfproto ipv6 drop
-    oifname "{br}" ct state established,related accept
-    oifname "{br}" drop
-    iifname "{br}" ip saddr . ip daddr . tcp dport @egress accept
-    iifname "{br}" ip saddr @internet accept
-    iifname "{br}" reject with icmpx type admin-prohibited
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {net} oifname != "{br}" masquerade
-  }}
-}}
-"""
+    """An nft script (one atomic transaction) confining sandboxes to the listed egress.
+
+    It rewrites the chains but keeps the sets, so re-running it on a live table (say
+    after an upgrade of djship) updates the rules without dropping live sandboxes.
+    Sandbox-to-sandbox traffic is accepted explicitly: with br_netfilter loaded, frames
+    bridged between two sandboxes also pass the forward hook (in and out on the bridge).
+    """
+    gw, br, t = gateway(net), BRIDGE, f"inet {TABLE}"
+    chains = {
+        "input": ("type filter hook input priority filter; policy accept;", [
+            f'iifname "{br}" meta nfproto ipv6 drop',
+            f'iifname "{br}" ip daddr {gw} accept',
+            f'iifname "{br}" reject with icmpx type admin-prohibited',
+        ]),
+        "forward": ("type filter hook forward priority filter; policy accept;", [
+            f'iifname "{br}" meta nfproto ipv6 drop',
+            f'iifname "{br}" oifname "{br}" accept',
+            f'oifname "{br}" ct state established,related accept',
+            f'oifname "{br}" drop',
+            f'iifname "{br}" ip saddr . ip daddr . tcp dport @egress accept',
+            f'iifname "{br}" ip saddr @internet accept',
+            f'iifname "{br}" reject with icmpx type admin-prohibited',
+        ]),
+        "postrouting": ("type nat hook postrouting priority srcnat; policy accept;", [
+            f'ip saddr {net} oifname != "{br}" masquerade',
+        ]),
+    }
+    lines = [
+        f"add table {t}",
+        f"add set {t} egress {{ type ipv4_addr . ipv4_addr . inet_service; }}",
+        f"add set {t} internet {{ type ipv4_addr; }}",
+    ]
+    for chain, (spec, rules) in chains.items():
+        lines += [f"add chain {t} {chain} {{ {spec} }}", f"flush chain {t} {chain}"]
+        lines += [f"add rule {t} {chain} {rule}" for rule in rules]
+    return "\n".join(lines) + "\n"
 
 
 def nft_elements(verb: str, addr: IPv4Address, egress: Iterable[Egress], internet: bool) -> str:
@@ -112,8 +122,7 @@ def ensure_host_network(net: IPv4Network, saved: Path) -> None:
         run(["ip", "addr", "add", f"{gateway(net)}/32", "dev", BRIDGE], what="bridge address")
         Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1\n")
         run(["ip", "link", "set", BRIDGE, "up"], what="bringing up the bridge")
-    if not _has_table():
-        _nft(nft_table(net), "installing the sandbox firewall (nftables)")
+    _nft(nft_table(net), "installing the sandbox firewall (nftables)")
     if not saved.exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(FORWARD_SYSCTL.read_text())

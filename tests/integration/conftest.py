@@ -1,0 +1,64 @@
+"""Sandbox fixtures: a session-wide base image and fresh sandbox servers per test module.
+
+Use ``sandbox`` for one server per module, or ``sandbox_factory`` to boot several
+(``sandbox_factory()`` or ``sandbox_factory.many(3)``). Each yields
+:class:`djship.sandbox.records.SandboxInfo`: ``name``, ``address``, ``identity_file``,
+``known_hosts_file``, ``run(cmd)`` over SSH and ``host_entry(roles)`` for djship.toml.
+Everything booted is taken down at the end of the module, even when tests fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from djship.sandbox import machine, preflight
+from djship.sandbox.records import SandboxInfo
+from djship.sandbox.testing import SandboxFactory, host_entry
+
+RELEASE = os.environ.get("DJSHIP_SANDBOX_RELEASE", "bookworm")
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this directory as an integration test."""
+    for item in items:
+        if _HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> Path:
+    """The cached base image, built once per session; skips when the host cannot run it."""
+    problems = preflight.problems()
+    if problems:
+        reason = "sandbox integration tests need: " + "; ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI=true: missing prerequisites are an error)")
+        pytest.skip(reason)
+    return machine.ensure_base_image(RELEASE)
+
+
+@pytest.fixture(scope="module")
+def sandbox_factory(sandbox_image: Path) -> Iterator[SandboxFactory]:
+    """A factory of fresh sandboxes, all torn down after the module."""
+    factory = SandboxFactory(RELEASE)
+    try:
+        yield factory
+    finally:
+        factory.destroy_all()
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_factory: SandboxFactory) -> SandboxInfo:
+    """One fresh sandbox server for the module."""
+    return sandbox_factory()
+
+
+@pytest.fixture
+def sandbox_host_entry() -> Callable[[SandboxInfo, Sequence[str]], str]:
+    """A function turning a sandbox into its djship.toml [[hosts]] entry."""
+    return host_entry
