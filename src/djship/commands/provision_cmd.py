@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,7 +11,9 @@ import click
 
 from djship.cli import State, cli, dry_run_option, pass_state, site_option
 from djship.config import Host
+from djship.context import Context
 from djship.runner import HostReport, Runner
+from djship.steps import dbhost
 from djship.steps.base import AnyStep
 from djship.steps.provision import provision_steps
 from djship.transport.base import Transport
@@ -30,6 +33,22 @@ def host_steps(state_steps: Callable[[str, Host], list[AnyStep]], sites: list[st
             elif len(sites) > 1:
                 step = replace(step, name=f"{site}: {step.name}")
             out.append(step)
+    return out
+
+
+def read_urls(ctx: Context, sites: list[str], runner: Runner) -> dict[str, str]:
+    """DATABASE_URL of each site with a separate db host, read into memory (masked)."""
+    out = {}
+    for name in sites:
+        db = dbhost.db_host(ctx.config, name)
+        if db is None:
+            continue
+        script, stdin = dbhost.read_url_request(name)
+        res = runner.check(ctx.transport(db), script, "database url", stdin=stdin)
+        url = json.loads(res.stdout).get("DATABASE_URL")
+        if url:
+            ctx.ui.add_secret(url)
+            out[name] = url
     return out
 
 
@@ -54,17 +73,26 @@ def provision(state: State, site: str | None, only_host: str | None, dry_run: bo
     runner = Runner(ctx.ui, dry_run=dry_run, site=sites[0] if len(sites) == 1 else None)
     start = time.monotonic()
 
+    urls: dict[str, str] = {}
+
     def steps_for(name: str, host: Host) -> list[AnyStep]:
         if host.name not in [h.name for h in ctx.config.site_hosts(name)]:
             return []
-        return provision_steps(ctx.config, name, host, ctx.root)
+        return provision_steps(ctx.config, name, host, ctx.root, urls.get(name))
 
     def job(host: Host) -> Callable[[Transport], HostReport]:
         steps = host_steps(steps_for, sites, host)
         return lambda t: runner.run_steps(t, steps)
 
+    # Separate database hosts first: the app hosts need the DATABASE_URL they create.
+    db_only = {d.name for s in sites if (d := dbhost.db_host(ctx.config, s)) is not None}
     try:
-        reports = runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()])
+        reports = runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()
+                                   if h.name in db_only])
+        if not dry_run:
+            urls.update(read_urls(ctx, sites, runner))
+        reports += runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()
+                                    if h.name not in db_only])
     finally:
         ctx.close()
     if dry_run:

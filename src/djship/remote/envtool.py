@@ -92,6 +92,40 @@ def ensure_database(env: dict[str, str], db: dict[str, Any]) -> bool:
     return changed
 
 
+def edit_block(path: Path, name: str, content: str | None) -> bool:
+    """Replace (or append, or with None only read) the marked block ``name`` in a file."""
+    begin, end = f"# djship:{name} begin", f"# djship:{name} end"
+    text = path.read_text() if path.exists() else ""
+    lines = text.splitlines()
+    if begin in lines and end in lines:
+        i, j = lines.index(begin), lines.index(end)
+        before, after = lines[:i], lines[j + 1:]
+    else:
+        before, after = lines, []
+    new = [*before, begin, *(content or "").splitlines(), end, *after]
+    updated = "\n".join(new) + "\n"
+    if content is None or updated == text:
+        return False
+    st = path.stat()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(updated)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    Path(tmp).chmod(st.st_mode & 0o7777)
+    Path(tmp).replace(path)
+    return True
+
+
+def block_digest(path: Path, name: str) -> str:
+    """Hash of the marked block's content ('' when absent)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    begin, end = f"# djship:{name} begin", f"# djship:{name} end"
+    if begin not in lines or end not in lines:
+        return ""
+    body = "\n".join(lines[lines.index(begin) + 1:lines.index(end)])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def digest(key: str, value: str) -> str:
     """Hash of one entry, so a planner can compare without seeing values."""
     return hashlib.sha256(f"{key}={value}".encode()).hexdigest()
@@ -200,6 +234,14 @@ def main() -> int:
         return restore(sys.argv[2], sys.argv[3])
     req = json.load(sys.stdin)
     path = Path(req["file"])
+    if req.get("op") == "block":
+        if "*" in req["file"]:  # e.g. /etc/postgresql/*/main/pg_hba.conf: the newest cluster
+            import glob
+
+            path = Path(sorted(glob.glob(req["file"]))[-1])  # noqa: PTH207 - absolute pattern
+        edited = edit_block(path, req["name"], req.get("content"))
+        print(json.dumps({"changed": edited, "digest": block_digest(path, req["name"])}))
+        return 0
     env = read_env(path)
     op = req.get("op", "apply")
     if op == "hashes":

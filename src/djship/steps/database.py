@@ -48,9 +48,9 @@ class EnvFact:
     database: bool
 
 
-def env_probe(p: SitePaths, with_db: bool) -> Script:
+def env_probe(p: SitePaths, with_db: bool, env_file: str | None = None) -> Script:
     """Ask the helper for entry hashes (never values) and check the database exists."""
-    request = json.dumps({"op": "hashes", "file": p.env_file})
+    request = json.dumps({"op": "hashes", "file": env_file or p.env_file})
     cmds = [cmd("python3", ENVTOOL, raw("<<'DJSHIP_JSON'\n" + request + "\nDJSHIP_JSON"))]
     if with_db:
         sql = f"SELECT 'db:' || count(*) FROM pg_database WHERE datname = '{p.db_name}'"  # noqa: S608
@@ -65,15 +65,17 @@ def parse_env(result: Result) -> EnvFact:
     return EnvFact(hashes, any(line.strip() == "db:1" for line in lines[1:]))
 
 
-def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool) -> Plan:
+def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
+             database_url: str | None = None) -> Plan:
     """Merge config variables, generate SECRET_KEY once, create the database once."""
-    want = desired_hashes(site.env)
+    wanted_env = {**site.env, **({"DATABASE_URL": database_url} if database_url else {})}
+    want = desired_hashes(wanted_env)
     changed = sorted(k for k, h in want.items() if fact.hashes.get(k) != h)
     need_key = "SECRET_KEY" not in fact.hashes
     need_db = with_db and (not fact.database or "DATABASE_URL" not in fact.hashes)
     if not (changed or need_key or need_db):
         return Plan.nothing("environment file up to date")
-    request: dict[str, object] = {"file": p.env_file, "set": site.env,
+    request: dict[str, object] = {"file": p.env_file, "set": wanted_env,
                                   "generate": ["SECRET_KEY"]}
     if need_db:
         request["database"] = {"name": p.db_name}
@@ -83,7 +85,8 @@ def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool) -> Plan:
                        stdin=json.dumps(request).encode()))
 
 
-def env_step(p: SitePaths, site: Site, with_db: bool) -> Step[EnvFact]:
+def env_step(p: SitePaths, site: Site, with_db: bool,
+             database_url: str | None = None) -> Step[EnvFact]:
     """Keep the site's environment file (and database, when local) as configured."""
     return Step("environment", Fact(env_probe(p, with_db), parse_env, EnvFact({}, False)),
-                lambda f: plan_env(p, site, f, with_db))
+                lambda f: plan_env(p, site, f, with_db, database_url))
