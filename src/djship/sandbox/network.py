@@ -129,9 +129,18 @@ def ensure_host_network(net: IPv4Network, saved: Path) -> None:
     FORWARD_SYSCTL.write_text("1\n")
 
 
+def forget_neighbour(addr: IPv4Address) -> None:
+    """Drop the host's ARP entry for addr: a reused address would otherwise be sent to
+    the previous sandbox's MAC until the entry times out (tens of seconds)."""
+    if _has_link(BRIDGE):
+        run(["ip", "neigh", "flush", "to", str(addr), "dev", BRIDGE], what="ip neigh",
+            check=False)
+
+
 def attach(net: IPv4Network, addr: IPv4Address, egress: Iterable[Egress], internet: bool) -> None:
     """Open the way to one sandbox: its /32 route and its egress elements."""
     _nft(nft_elements("add", addr, egress, internet), "allowing the sandbox's egress")
+    forget_neighbour(addr)
     run(["ip", "route", "replace", f"{addr}/32", "dev", BRIDGE, "src", str(gateway(net))],
         what="adding the sandbox route")
 
@@ -139,6 +148,7 @@ def attach(net: IPv4Network, addr: IPv4Address, egress: Iterable[Egress], intern
 def detach(addr: IPv4Address, egress: Iterable[Egress], internet: bool, veth: str) -> None:
     """Remove what attach added, and the host end of the sandbox's veth if still there."""
     run(["ip", "route", "del", f"{addr}/32", "dev", BRIDGE], what="route", check=False)
+    forget_neighbour(addr)
     if _has_table():
         run(["nft", "-f", "-"], stdin=nft_elements("delete", addr, egress, internet),
             what="nft", check=False)
