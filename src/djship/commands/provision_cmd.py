@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,7 +13,10 @@ import click
 from djship.cli import State, cli, dry_run_option, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
+from djship.ops import envvars
+from djship.paths import SitePaths
 from djship.runner import HostReport, Runner
+from djship.shell import Script
 from djship.steps import dbhost
 from djship.steps.base import AnyStep
 from djship.steps.provision import provision_steps
@@ -36,19 +40,37 @@ def host_steps(state_steps: Callable[[str, Host], list[AnyStep]], sites: list[st
     return out
 
 
-def read_urls(ctx: Context, sites: list[str], runner: Runner) -> dict[str, str]:
-    """DATABASE_URL of each site with a separate db host, read into memory (masked)."""
-    out = {}
-    for name in sites:
-        db = dbhost.db_host(ctx.config, name)
-        if db is None:
-            continue
-        script, stdin = dbhost.read_url_request(name)
-        res = runner.check(ctx.transport(db), script, "database url", stdin=stdin)
-        url = json.loads(res.stdout).get("DATABASE_URL")
-        if url:
-            ctx.ui.add_secret(url)
-            out[name] = url
+def read_value(ctx: Context, runner: Runner, host: Host, request: tuple[Script, bytes],
+               key: str) -> str | None:
+    """One value from a host's env file, into memory only (and masked from output)."""
+    script, stdin = request
+    res = ctx.transport(host).run(script, stdin=stdin)
+    if not res.ok:  # a fresh host has no helper or env file yet
+        return None
+    value: str | None = json.loads(res.stdout).get(key)
+    if value:
+        ctx.ui.add_secret(value)
+    return value
+
+
+def shared_env(ctx: Context, name: str, runner: Runner) -> dict[str, str]:
+    """Values every host of a site must agree on: the db host's DATABASE_URL, and one
+    SECRET_KEY (an existing one, else a new one) so sessions and CSRF work across hosts."""
+    out: dict[str, str] = {}
+    db = dbhost.db_host(ctx.config, name)
+    if db is not None and (url := read_value(ctx, runner, db, dbhost.read_url_request(name),
+                                             "DATABASE_URL")):
+        out["DATABASE_URL"] = url
+    apps = [h for h in ctx.config.site_hosts(name) if {"web", "worker"} & set(h.roles)]
+    if len(apps) > 1:
+        for host in apps:
+            request = envvars.get_request(SitePaths(name), ["SECRET_KEY"])
+            if key := read_value(ctx, runner, host, request, "SECRET_KEY"):
+                out["SECRET_KEY"] = key
+                break
+        else:
+            out["SECRET_KEY"] = secrets.token_urlsafe(50)
+            ctx.ui.add_secret(out["SECRET_KEY"])
     return out
 
 
@@ -73,7 +95,7 @@ def provision(state: State, site: str | None, only_host: str | None, dry_run: bo
     runner = Runner(ctx.ui, dry_run=dry_run, site=sites[0] if len(sites) == 1 else None)
     start = time.monotonic()
 
-    urls: dict[str, str] = {}
+    urls: dict[str, dict[str, str]] = {}
 
     def steps_for(name: str, host: Host) -> list[AnyStep]:
         if host.name not in [h.name for h in ctx.config.site_hosts(name)]:
@@ -90,7 +112,8 @@ def provision(state: State, site: str | None, only_host: str | None, dry_run: bo
         reports = runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()
                                    if h.name in db_only])
         if not dry_run:
-            urls.update(read_urls(ctx, sites, runner))
+            for name in sites:
+                urls[name] = shared_env(ctx, name, runner)
         reports += runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()
                                     if h.name not in db_only])
     finally:

@@ -66,12 +66,13 @@ def parse_env(result: Result) -> EnvFact:
 
 
 def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
-             database_url: str | None = None) -> Plan:
-    """Merge config variables, generate SECRET_KEY once, create the database once."""
-    wanted_env = {**site.env, **({"DATABASE_URL": database_url} if database_url else {})}
+             shared: dict[str, str] | None = None) -> Plan:
+    """Merge config and shared variables (one SECRET_KEY and DATABASE_URL for all the site's
+    hosts), generate SECRET_KEY once, create a local database once."""
+    wanted_env = {**site.env, **(shared or {})}
     want = desired_hashes(wanted_env)
     changed = sorted(k for k, h in want.items() if fact.hashes.get(k) != h)
-    need_key = "SECRET_KEY" not in fact.hashes
+    need_key = "SECRET_KEY" not in fact.hashes and "SECRET_KEY" not in wanted_env
     need_db = with_db and (not fact.database or "DATABASE_URL" not in fact.hashes)
     if not (changed or need_key or need_db):
         return Plan.nothing("environment file up to date")
@@ -86,7 +87,7 @@ def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
 
 
 def env_step(p: SitePaths, site: Site, with_db: bool,
-             database_url: str | None = None) -> Step[EnvFact]:
+             shared: dict[str, str] | None = None) -> Step[EnvFact]:
     """Keep the site's environment file (and database, when local) as configured."""
     return Step("environment", Fact(env_probe(p, with_db), parse_env, EnvFact({}, False)),
-                lambda f: plan_env(p, site, f, with_db, database_url))
+                lambda f: plan_env(p, site, f, with_db, shared))

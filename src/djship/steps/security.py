@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from djship import paths
 from djship.config import Host
-from djship.errors import DjshipError
+from djship.errors import ConnectionFailure
 from djship.facts.files import FileStates, file_states
 from djship.render import render
 from djship.shell import Script, cmd
@@ -35,12 +36,17 @@ def firewall_step(host: Host, root: Path | None, db_clients: Sequence[str] = ())
 def verify_login(transport: Any) -> None:
     """After reloading sshd, prove a fresh login works; otherwise undo the hardening."""
     fresh = getattr(transport, "fresh_login_works", None)
-    if fresh is None or fresh():
+    if fresh is None:
         return
+    for attempt in range(4):  # sshd may still be reloading, or throttling new connections
+        if fresh():
+            return
+        time.sleep(1 + attempt)
     transport.run(Script.of([cmd("rm", "-f", SSHD_DROPIN),
                              cmd("systemctl", "try-reload-or-restart", "ssh")]))
-    raise DjshipError("a new SSH login failed after hardening sshd; the change was undone",
-                      hint="check that you log in with a key (not a password) and retry")
+    raise ConnectionFailure(transport.name, "a new SSH login failed after hardening sshd; the "
+                            "change was undone",
+                            hint="check that you log in with a key (not a password) and retry")
 
 
 def plan_sshd(host: Host, root: Path | None, states: FileStates) -> Plan:

@@ -1,0 +1,45 @@
+"""Step: nginx on an `lb` host, in front of the site's web hosts with failover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from djship import paths
+from djship.config import Config
+from djship.paths import SitePaths
+from djship.render import render
+from djship.shell import cmd
+from djship.steps.base import Step
+from djship.steps.files import File, files_step
+
+
+def backends(config: Config, site: str) -> list[str]:
+    """Addresses of the site's web hosts."""
+    return [h.address for h in config.site_hosts(site) if "web" in h.roles]
+
+
+def lb_files(config: Config, site: str, root: Path | None) -> list[File]:
+    """The load balancer's server block and the default server."""
+    from djship.steps.web import site_id
+
+    p = SitePaths(site)
+    domains = config.sites[site].domains or ["_"]
+    text = render("nginx-lb.conf.j2", root, site=site, site_id=site_id(site),
+                  backends=backends(config, site), server_names=" ".join(domains))
+    default = render("nginx-default.conf.j2", root)
+    return [File(p.nginx_site, text.encode()),
+            File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
+
+
+def lb_step(config: Config, site: str, root: Path | None) -> Step[Any]:
+    """Keep the load balancer's nginx config, tested before reload."""
+    p = SitePaths(site)
+    links = [cmd("ln", "-sfn", p.nginx_site, p.nginx_enabled),
+             cmd("ln", "-sfn", f"{paths.NGINX_AVAILABLE}/djship-default.conf",
+                 f"{paths.NGINX_ENABLED}/djship-default.conf"),
+             cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default")]
+    return files_step("load balancer", lb_files(config, site, root),
+                      validate=[*links, cmd("nginx", "-t", "-q")],
+                      then=[cmd("systemctl", "reload-or-restart", "nginx")],
+                      on_fail=[cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")])
