@@ -170,6 +170,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.request": {"handlers": ["mail_admins"], "level": "ERROR", "propagate": True},
+        # Replaces Django's default "django" logger (which also mails admins), so each
+        # error is mailed once and everything still reaches stderr (the journal).
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
     },
 }
