@@ -21,6 +21,7 @@ import pytest
 from djship.errors import DjshipError
 from djship.sandbox import machine
 from djship.sandbox.records import SandboxInfo
+from djship.sandbox.state import state_dir
 from djship.sandbox.testing import SandboxFactory, host_entry
 
 pytestmark = pytest.mark.integration
@@ -143,11 +144,17 @@ def test_downed_sandbox_address_fails_at_once(sandbox_factory: SandboxFactory) -
     assert route.returncode != 0 or "unreachable" in route.stdout
     assert "No route to host" in route.stderr or "unreachable" in route.stdout
     assert connect_error(keep.address, 22)[0] is None
-    assert not Path(f"/sys/class/net/vb-{gone.name}").exists()
+    assert f"vb-{gone.name}" not in _links()
 
 
-def _nspawn_processes() -> list[str]:
-    """Command lines of live (non-zombie) systemd-nspawn processes."""
+def _links() -> list[str]:
+    """Interface names in this network namespace (from the kernel, not /sys)."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()]
+
+
+def _nspawn_processes(names: set[str]) -> list[str]:
+    """Command lines of live (non-zombie) systemd-nspawn processes for these sandboxes."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -155,7 +162,8 @@ def _nspawn_processes() -> list[str]:
             cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if fields[0] != "Z" and cmd.startswith("systemd-nspawn"):
+        if fields[0] != "Z" and cmd.startswith("systemd-nspawn") and any(
+                f"--machine={name} " in cmd for name in names):
             found.append(cmd)
     return found
 
@@ -168,13 +176,13 @@ def test_down_all_leaves_nothing_behind(sandbox_factory: SandboxFactory) -> None
     result = cli("down", "--all")
     assert result.returncode == 0, result.stderr
     assert machine.list_machines() == []
-    assert _nspawn_processes() == []
-    links = os.listdir("/sys/class/net")
-    assert [n for n in links if n.startswith(("ve-", "vb-"))] == []
+    assert _nspawn_processes(ours) == []
+    assert [n for n in _links() if n.startswith(("ve-", "vb-"))] == []
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert "djship" not in tables
     mounts = Path("/proc/self/mountinfo").read_text()
-    assert "djship-sandbox" not in mounts
+    machines = state_dir() / "machines"
+    assert [n for n in ours if f" {machines / n}/" in mounts or f" {machines / n} " in mounts] == []
     for box in boxes:
         err, seconds = connect_error(box.address, 22)
         assert err == errno.EHOSTUNREACH and seconds < 0.5

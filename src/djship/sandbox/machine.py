@@ -61,7 +61,7 @@ def _egress(host: HostSources) -> tuple[dict[str, list[str]], list[tuple[str, in
 
 
 def _claim(layout: Layout, net: IPv4Network, rec: Record) -> Record:
-    """Reserve the name and an address, and set up the host side, under the state lock."""
+    """Reserve the name and an address under the state lock."""
     with locked(layout.root / "lock"):
         mdir = layout.machine(rec.name)
         if mdir.exists():
@@ -71,9 +71,14 @@ def _claim(layout: Layout, net: IPv4Network, rec: Record) -> Record:
         rec.address = str(network.allocate(net, used))
         mdir.mkdir(parents=True)
         save(layout, rec)
+    return rec
+
+
+def _attach(layout: Layout, net: IPv4Network, rec: Record) -> None:
+    """Set up the host side of the network for one sandbox, under the state lock."""
+    with locked(layout.root / "lock"):
         network.ensure_host_network(net, layout.net / "ip_forward")
         network.attach(net, IPv4Address(rec.address), rec.egress, rec.internet)
-    return rec
 
 
 def up(name: str, release: str = "bookworm", *, state_dir: str | Path | None = None,
@@ -86,6 +91,7 @@ def up(name: str, release: str = "bookworm", *, state_dir: str | Path | None = N
     names, pairs = _egress(host)
     rec = _claim(layout, net, Record(name, "", release, internet, egress=pairs))
     try:
+        _attach(layout, net, rec)
         _boot(layout, net, rec, image, names, host, client_pub, timeout)
     except BaseException:
         _destroy(layout, net, rec)

@@ -105,7 +105,8 @@ def _has_table() -> bool:
 
 
 def _has_link(name: str) -> bool:
-    return Path("/sys/class/net", name).exists()
+    # Asks the kernel, not /sys: a sysfs mounted from another network namespace lies.
+    return run(["ip", "link", "show", "dev", name], what="ip link", check=False).returncode == 0
 
 
 def ensure_unreachable(net: IPv4Network) -> None:
