@@ -45,7 +45,8 @@ def base_tarball() -> Path:
         subprocess.run(["chroot", str(root), "update-ca-certificates"], check=True,
                        capture_output=True)
         (root / "etc/nginx/sites-enabled/default").unlink(missing_ok=True)
-        subprocess.run(["apt-get", "clean"], check=False, capture_output=True)
+        subprocess.run(["chroot", str(root), "apt-get", "clean"], check=False,
+                       capture_output=True)
         part = work / "rootfs.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(part), "."], check=True)
         part.rename(tarball)
@@ -86,7 +87,9 @@ def docker_engine() -> Iterator[Engine]:
     log = (tmp / "dockerd.log").open("w")
     proc = subprocess.Popen(
         ["dockerd", "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "exec"),
-         "--host", f"unix://{sock}", "--pidfile", str(tmp / "dockerd.pid")],
+         "--host", f"unix://{sock}", "--pidfile", str(tmp / "dockerd.pid"),
+         # No docker0 left behind: builds use the host network, compose its own networks.
+         "--bridge", "none"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
     engine = Engine(proc.pid, env)
@@ -106,5 +109,6 @@ def docker_engine() -> Iterator[Engine]:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
-        subprocess.run(["umount", "-R", str(tmp / "data")], check=False, capture_output=True)
+        for mount in (tmp / "exec" / "netns" / "default", tmp / "data"):
+            subprocess.run(["umount", "-R", str(mount)], check=False, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)

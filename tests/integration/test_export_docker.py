@@ -104,7 +104,7 @@ def test_build_and_compose(engine: Engine, tmp_path: Path) -> None:
                           "--build-arg", f"SSL_CERT_FILE={CA_BUNDLE}", "-t", "djship-test/app",
                           str(project), check=False)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    uid = engine.docker("run", "--rm", "djship-test/app", "id", "-u").stdout.strip()
+    uid = engine.docker("run", "--rm", "--network", "none", "djship-test/app", "id", "-u").stdout.strip()
     assert uid.isdigit() and int(uid) != 0
     port = free_port()
     env = {**engine.env, "APP_IMAGE": "djship-test/app", "NGINX_IMAGE": "djship-test/nginx",
@@ -130,7 +130,7 @@ def test_build_and_compose(engine: Engine, tmp_path: Path) -> None:
         status, data = fetch(f"http://127.0.0.1:{port}{css.group(1).decode()}")
         assert status == 200 and data
         status, _ = fetch(f"http://127.0.0.1:{port}/")
-        assert status == 502  # the page needed web; the CSS did not
+        assert status in (502, 504)  # the page needed web; the CSS did not
     finally:
         compose("down", "-v", "--remove-orphans", check=False)
 
