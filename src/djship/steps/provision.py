@@ -7,7 +7,18 @@ from pathlib import Path
 
 from djship.config import Config, Host
 from djship.paths import SitePaths
-from djship.steps import database, packages, security, site, timers, tools, web, workers
+from djship.steps import (
+    database,
+    dbhost,
+    lb,
+    packages,
+    security,
+    site,
+    timers,
+    tools,
+    web,
+    workers,
+)
 from djship.steps.base import AnyStep
 
 
@@ -28,35 +39,41 @@ HOST_WIDE = {"packages", "security updates", "firewall", "ssh hardening", "postg
              "helpers", "nginx service"}
 
 
-def provision_steps(config: Config, site_name: str, host: Host,
-                    root: Path | None) -> list[AnyStep]:
+def provision_steps(config: Config, site_name: str, host: Host, root: Path | None,
+                    shared: dict[str, str] | None = None) -> list[AnyStep]:
     """Every step, in order, for one host of a site (site steps labelled with the site)."""
     return [s if s.name in HOST_WIDE else replace(s, labels={"site": site_name})
-            for s in _steps(config, site_name, host, root)]
+            for s in _steps(config, site_name, host, root, shared)]
 
 
-def _steps(config: Config, site_name: str, host: Host, root: Path | None) -> list[AnyStep]:
+def _steps(config: Config, site_name: str, host: Host, root: Path | None,
+           shared: dict[str, str] | None) -> list[AnyStep]:
     p = SitePaths(site_name)
     s = config.sites[site_name]
     roles = set(host.roles)
     app_host = bool(roles & {"web", "worker"})
     db_here = "db" in roles and s.database == "postgres"
     single = db_here and app_host
+    separate_db = db_here and not app_host
+    clients = dbhost.client_addresses(config, site_name) if separate_db else []
     steps: list[AnyStep] = [
         packages.packages_step(packages.wanted_packages(config, host, db_here)),
         security.upgrades_step(root),
-        security.firewall_step(host, root),
+        security.firewall_step(host, root, clients),
         security.sshd_step(host, root),
     ]
     if db_here:
         steps.append(database.service_step("postgresql", "postgresql"))
+    if separate_db:
+        steps += [tools.envtool_step(), dbhost.network_step(config, site_name, host),
+                  dbhost.db_create_step(site_name, host)]
     if app_host:
         steps += [
             tools.uv_step(),
             tools.envtool_step(),
             site.user_step(p, has_nginx="web" in roles),
             site.layout_step(p),
-            database.env_step(p, s, with_db=single),
+            database.env_step(p, s, with_db=single, shared=shared),
             web.app_unit_step(config, site_name, root, local_db=single),
         ]
     if "worker" in roles and s.processes:
@@ -64,10 +81,14 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None) -> lis
     if app_host:
         job_host = is_job_host(config, site_name, host)
         steps += timers.timer_steps(config, site_name, root, run_jobs=job_host)
+    if "lb" in roles and "web" not in roles:
+        steps += [database.service_step("nginx service", "nginx"),
+                  lb.lb_step(config, site_name, root)]
     if "web" in roles:
+        nginx = web.nginx_step(config, site_name, root)
         steps += [
             database.service_step("nginx service", "nginx"),
             web.upstream_step(site_name),
-            web.nginx_step(config, site_name, root),
+            nginx,
         ]
     return steps
