@@ -176,3 +176,23 @@ def test_migration_plan_parsing() -> None:
             "    Add field title to entry\n")
     assert len(pending_migrations(plan)) == 3
     assert risky_operations(plan) == ["Remove field"]
+
+
+def test_collectstatic_builds_aside_and_merges_without_deleting() -> None:
+    text = scripts.collect_static(CONFIG, "blog", P.release(RID), RID).render()
+    build = f"/srv/blog/shared/static-build-{RID}"
+    assert f"STATIC_ROOT={build}" in text and "STATIC_ROOT=/srv/blog/shared/static " not in text
+    assert f"rsync -a --chown djship-blog:djship-blog {build}/ /srv/blog/shared/static/" in text
+    assert "--delete" not in text
+    assert text.index("collectstatic") < text.index("rsync") < text.index("rm -rf")
+
+
+def test_control_sockets_are_private_to_this_process() -> None:
+    import os
+
+    from djship.transport.ssh import control_dir
+
+    folder = control_dir()
+    assert str(os.getpid()) in folder.name and folder.is_dir()
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert len(str(folder / ("x" * 40))) < 100  # room for %C under the socket path limit

@@ -94,10 +94,14 @@ class Deploy(Pipeline):
         return f"{len(pending)} operation(s) applied after a backup"
 
     def collectstatic(self, t: Target) -> str:
-        """Collect static files into the shared folder nginx serves (old hashed files stay)."""
+        """Collect static files beside the live ones, then merge them in file by file.
+
+        collectstatic straight into the served folder deletes and rewrites files the live
+        release's pages use; collecting elsewhere and merging with rsync (atomic rename per
+        file, nothing deleted) keeps every old and new hashed file available throughout.
+        """
         rel = self.paths.release(self.release)
-        self.run(t, "static", Script.of([scripts.manage(
-            self.config, self.site, rel, "collectstatic", "--noinput", "-v", "0")]))
+        self.run(t, "static", scripts.collect_static(self.config, self.site, rel, self.release))
         return "collected"
 
     def prune_all(self) -> None:

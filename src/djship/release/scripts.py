@@ -123,6 +123,22 @@ def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
                manage_py.name, *args)
 
 
+def collect_static(config: Config, site: str, release_dir: str, release_id: str) -> Script:
+    """collectstatic into a build folder, merge into shared/static, remove the build folder."""
+    p = SitePaths(site)
+    build = f"{p.shared}/static-build-{check_release_id(release_id)}"
+    collect = manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0")
+    collect = Command(*(f"STATIC_ROOT={build}" if str(a).startswith("STATIC_ROOT=") else a
+                        for a in collect.argv))
+    return Script.of([
+        cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, build),
+        collect,
+        cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{build}/", f"{p.static}/"),
+        cmd(raw(f'case {build} in {p.shared}/static-build-?*) rm -rf -- {build};; '
+                f'*) echo "refusing to delete {build}" >&2; exit 1;; esac')),
+    ])
+
+
 def backup_db(p: SitePaths, release_id: str, keep: int) -> Script:
     """Dump the database before migrating; keep the newest ``keep`` pre-deploy dumps."""
     target = f"{p.backups}/pre-{check_release_id(release_id)}.dump"

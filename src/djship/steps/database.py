@@ -70,6 +70,9 @@ def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
     """Merge config and shared variables (one SECRET_KEY and DATABASE_URL for all the site's
     hosts), generate SECRET_KEY once, create a local database once."""
     wanted_env = {**site.env, **(shared or {})}
+    if site.database == "sqlite" and "DATABASE_URL" not in fact.hashes | wanted_env:
+        # The database lives in the shared data folder: it survives every release.
+        wanted_env["DATABASE_URL"] = f"sqlite:///{p.data}/db.sqlite3"
     want = desired_hashes(wanted_env)
     changed = sorted(k for k, h in want.items() if fact.hashes.get(k) != h)
     need_key = "SECRET_KEY" not in fact.hashes and "SECRET_KEY" not in wanted_env

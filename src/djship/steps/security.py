@@ -38,10 +38,11 @@ def verify_login(transport: Any) -> None:
     fresh = getattr(transport, "fresh_login_works", None)
     if fresh is None:
         return
-    for attempt in range(4):  # sshd may still be reloading, or throttling new connections
+    deadline = time.monotonic() + 15  # sshd restarts itself on reload, refusing briefly
+    while time.monotonic() < deadline:
         if fresh():
             return
-        time.sleep(1 + attempt)
+        time.sleep(0.5)
     transport.run(Script.of([cmd("rm", "-f", SSHD_DROPIN),
                              cmd("systemctl", "try-reload-or-restart", "ssh")]))
     raise ConnectionFailure(transport.name, "a new SSH login failed after hardening sshd; the "

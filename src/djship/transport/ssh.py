@@ -6,8 +6,10 @@ all work, and after the first command each one costs a single round trip.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,17 +22,27 @@ from djship.transport.base import Result
 SSH_ERROR = 255
 
 
+_CONTROL_DIR: Path | None = None
+
+
 def control_dir() -> Path:
-    """A private directory for control sockets (short path: sockets have a length limit)."""
-    path = Path(tempfile.gettempdir()) / f"djship-ssh-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    """This process's private folder for control sockets.
+
+    Per process, so one djship run never reuses or closes another run's connection (a
+    refused deploy must not cut the one that holds the lock), and a connection opened with
+    one key is never reused for a host entry naming another. Short, for the socket limit.
+    """
+    global _CONTROL_DIR
+    if _CONTROL_DIR is None or not _CONTROL_DIR.is_dir():
+        _CONTROL_DIR = Path(tempfile.mkdtemp(prefix=f"djship-{os.getpid()}-", dir="/tmp"))
+        atexit.register(shutil.rmtree, _CONTROL_DIR, True)
+    return _CONTROL_DIR
 
 
 def ssh_options(host: Host, *, multiplex: bool = True) -> list[str]:
     """The ssh options djship adds; everything else comes from the user's ssh config."""
     opts = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir()}/%C",
-            "-o", "ControlPersist=300"] if multiplex else ["-o", "ControlPath=none"]
+            "-o", "ControlPersist=60"] if multiplex else ["-o", "ControlPath=none"]
     opts += [
         "-o", "BatchMode=yes",
         "-o", "ConnectTimeout=10",
