@@ -90,7 +90,7 @@ def under_load(sandbox: SandboxInfo, paths: list[str]) -> Iterator[Loaded]:
 # deletes and rewrites the live release's hashed files in place, so a request for the CSS can
 # get a 404 in that instant. Tolerated here (with a warning) so that the zero-downtime tests
 # check everything else; set to False once the bug is fixed.
-TOLERATE_STATIC_REWRITE_404 = True
+TOLERATE_STATIC_REWRITE_404 = False
 
 
 def assert_no_failures(loaded: Loaded) -> None:
@@ -289,10 +289,6 @@ class Migration(migrations.Migration):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: SshTransport (src/djship/transport/ssh.py) shares one ControlPath per "
-    "user@host:port between djship processes, and close() sends `ssh -O exit` to it: a "
-    "refused second deploy kills the master the running deploy multiplexes over"))
 def test_refused_deploy_does_not_break_the_running_one(project: Project,
                                                        sandbox: SandboxInfo) -> None:
     live = current_release(sandbox)
@@ -331,10 +327,6 @@ print(misses, checks)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Deploy.collectstatic (src/djship/release/deploy.py) runs collectstatic straight "
-    "into the live shared/static; ManifestStaticFilesStorage deletes each existing hashed "
-    "file and writes it again, so nginx answers 404 for the live page's CSS in that window"))
 def test_hashed_static_files_never_disappear_during_deploy(project: Project,
                                                            sandbox: SandboxInfo) -> None:
     css = css_path(request(sandbox.address, "/").body)
