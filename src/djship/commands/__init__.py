@@ -13,4 +13,5 @@ from djship.commands import (  # noqa: F401
     sandbox_cmd,
     site_cmd,
     status_cmd,
+    tls_cmd,
 )

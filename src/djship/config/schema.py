@@ -104,6 +104,9 @@ class Tls(Strict):
     hsts_max_age: Annotated[int, Field(ge=0)] = 0
     certificate: str | None = None
     key: str | None = None
+    # A private ACME server's CA (local PEM path): certbot on the servers trusts it for the
+    # ACME directory only. For test CAs such as pebble; Let's Encrypt needs none.
+    acme_ca_bundle: str | None = None
 
 
 class Site(Strict):

@@ -20,6 +20,7 @@ from djship.steps import (
     workers,
 )
 from djship.steps.base import AnyStep
+from djship.tls import steps as tls_steps
 
 
 def uses_local_db(config: Config, site_name: str) -> bool:
@@ -89,6 +90,8 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
         steps += [
             database.service_step("nginx service", "nginx"),
             web.upstream_step(site_name),
+            *tls_steps.before_nginx(config, site_name, root),
             nginx,
+            *tls_steps.after_nginx(config, site_name, nginx),
         ]
     return steps

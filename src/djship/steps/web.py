@@ -75,9 +75,14 @@ def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
             f"{paths.NGINX_ENABLED}/djship-default.conf"),
         cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default"),
     ]
+    on_fail = [cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")]
+    if config.sites[site].tls.enabled:  # HTTPS server, redirect, ACME webroot: djship.tls
+        from djship.tls.nginx import nginx_tls_step
+
+        return nginx_tls_step(config, site, root, name="nginx", links=links,  # type: ignore[return-value]
+                              test=NGINX_TEST, reload=NGINX_RELOAD, on_fail=on_fail)
     return files_step("nginx", nginx_files(config, site, root),  # type: ignore[return-value]
-                      validate=[*links, *NGINX_TEST], then=NGINX_RELOAD,
-                      on_fail=[cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")])
+                      validate=[*links, *NGINX_TEST], then=NGINX_RELOAD, on_fail=on_fail)
 
 
 def plan_upstream(p: SitePaths, exists: bool) -> Plan:
