@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(debootstrap systemd-container rsync openssh-client iproute2 nftables curl git
-              postgresql docker.io docker-compose)
+              postgresql docker.io docker-compose pebble testssl.sh openssl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")

@@ -48,9 +48,10 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
                     f"({took:.1f}s)")
         return
     ctx.ui.info(f"deployed {b.release_id} to {name} in {took:.1f}s")
-    domains = ctx.config.sites[name].domains
-    if domains:
-        ctx.ui.data(f"http://{domains[0]}/")
+    site_cfg = ctx.config.sites[name]
+    if site_cfg.domains:
+        scheme = "https" if site_cfg.tls.enabled else "http"
+        ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
 
 
 dry_run_plan = dry_run
