@@ -140,7 +140,7 @@ def test_guarded_rm_refuses_root_and_outside(tmp_path: object) -> None:
     import subprocess
     from pathlib import Path
 
-    from djship.ops.site import guarded_rm
+    from djship.release.scripts import guarded_rm
 
     base = Path(str(tmp_path))
     (base / "srv" / "site").mkdir(parents=True)

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from djship import paths
 from djship.paths import SitePaths
-from djship.shell import Command, Script, cmd, raw
-
-
-def guarded_rm(target: str, root: str) -> Command:
-    """``rm -rf`` that refuses anything not strictly inside ``root`` (checked by the shell)."""
-    return cmd(raw(f'case {target} in {root}/?*) rm -rf -- {target};; '
-                   f'*) echo "refusing to delete {target}" >&2; exit 1;; esac'))
+from djship.release.scripts import guarded_rm
+from djship.shell import Script, cmd, raw
 
 
 def remove_site(p: SitePaths, purge: bool) -> Script:

@@ -134,8 +134,7 @@ def collect_static(config: Config, site: str, release_dir: str, release_id: str)
         cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, build),
         collect,
         cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{build}/", f"{p.static}/"),
-        cmd(raw(f'case {build} in {p.shared}/static-build-?*) rm -rf -- {build};; '
-                f'*) echo "refusing to delete {build}" >&2; exit 1;; esac')),
+        guarded_rm(build, p.shared),
     ])
 
 
@@ -218,12 +217,15 @@ def discard(p: SitePaths, slot: str | None, release_id: str) -> Script:
     return Script.of(cmds)
 
 
+def guarded_rm(target: str, root: str) -> Command:
+    """``rm -rf`` that refuses anything not strictly inside ``root`` (checked by the shell)."""
+    return cmd(raw(f'case {target} in {root}/?*) rm -rf -- {target};; '
+                   f'*) echo "refusing to delete {target}" >&2; exit 1;; esac'))
+
+
 def remove_release(p: SitePaths, release_id: str) -> Command:
     """``rm -rf`` of one release directory, guarded twice: here and in the shell."""
-    target = p.release(check_release_id(release_id))
-    guard = (f'case {target} in {p.releases}/?*) rm -rf -- {target};; '
-             f'*) echo "refusing to delete {target}" >&2; exit 1;; esac')
-    return cmd(raw(guard))
+    return guarded_rm(p.release(check_release_id(release_id)), p.releases)
 
 
 def prune(p: SitePaths, releases: list[str], keep: int, protect: set[str]) -> Script | None:
