@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import PurePosixPath
 
 import click
 
@@ -14,9 +13,8 @@ from djship.cli import State, cli, pass_state, site_option
 from djship.context import Context
 from djship.errors import DjshipError
 from djship.paths import SitePaths
-from djship.release.scripts import django_env
+from djship.release.scripts import app_exec
 from djship.shell import Command, Script, cmd, raw
-from djship.steps.tools import ENVTOOL
 from djship.transport.ssh import SshTransport
 
 SOURCES = ("app", "nginx", "postgres", "all")
@@ -101,17 +99,9 @@ def logs(state: State, site: str | None, source: str, only_host: str | None, fol
 def app_command(ctx: Context, site: str, argv: tuple[str, ...]) -> Script:
     """Run ARGV in the current release as the site user with the site's environment."""
     p = SitePaths(site)
-    manage_dir = str(PurePosixPath(ctx.config.project.manage).parent)
-    folder = p.current if manage_dir in ("", ".") else f"{p.current}/{manage_dir}"
-    words = list(argv)
-    if words and words[0] in ("manage.py", "./manage.py"):
-        words = [f"{p.current}/.venv/bin/python", "manage.py", *words[1:]]
-    elif words and words[0] in ("python", "python3"):
-        words[0] = f"{p.current}/.venv/bin/python"
-    env = [*django_env(ctx.config, site),
-           f"PATH={p.current}/.venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
-    return Script.of([cmd(raw("exec"), "python3", ENVTOOL, "exec", p.env_file, p.user, folder,
-                          *env, "--", *words)])
+    path = f"PATH={p.current}/.venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+    return Script.of([cmd(raw("exec"), *app_exec(ctx.config, site, p.current, list(argv),
+                                                 (path,)))])
 
 
 def run_interactive(state: State, site: str | None, host: str | None,

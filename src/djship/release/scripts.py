@@ -113,14 +113,28 @@ def domain_env(config: Config, site: str) -> list[str]:
     return [f"ALLOWED_HOSTS={','.join(domains)}", f"CSRF_TRUSTED_ORIGINS={origins}"]
 
 
-def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
-    """``manage.py ARGS`` in a release, as the site user, with the site's environment."""
+def app_exec(config: Config, site: str, release_dir: str, words: list[str],
+             extra_env: tuple[str, ...] = ()) -> list[str]:
+    """argv running WORDS in a release's app folder as the site user with the site's env.
+
+    ``manage.py`` and ``python`` resolve to the release's venv. Used for deploy steps,
+    `djship run`, and scheduled jobs alike.
+    """
     p = SitePaths(site)
     manage_py = PurePosixPath(config.project.manage)
     folder = str(PurePosixPath(release_dir) / manage_py.parent)
-    return cmd("python3", ENVTOOL, "exec", p.env_file, p.user, folder,
-               *django_env(config, site), "--", f"{release_dir}/.venv/bin/python",
-               manage_py.name, *args)
+    python = f"{release_dir}/.venv/bin/python"
+    if words and words[0] in ("manage.py", "./manage.py"):
+        words = [python, manage_py.name, *words[1:]]
+    elif words and words[0] in ("python", "python3"):
+        words = [python, *words[1:]]
+    return ["python3", ENVTOOL, "exec", p.env_file, p.user, folder,
+            *django_env(config, site), *extra_env, "--", *words]
+
+
+def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
+    """``manage.py ARGS`` in a release, as the site user, with the site's environment."""
+    return cmd(*app_exec(config, site, release_dir, ["manage.py", *args]))
 
 
 def collect_static(config: Config, site: str, release_dir: str, release_id: str) -> Script:

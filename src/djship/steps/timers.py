@@ -18,17 +18,10 @@ from djship.steps.tools import ENVTOOL
 
 def job_exec(config: Config, site: str, command: str) -> str:
     """ExecStart of a job: the command in the live release, as the site user, with its env."""
-    from djship.release.scripts import django_env
+    from djship.release.scripts import app_exec
 
-    p = SitePaths(site)
-    words = shlex.split(command)
-    if words and words[0] in ("manage.py", "./manage.py"):
-        words = [f"{p.current}/.venv/bin/python", "manage.py", *words[1:]]
-    manage_dir = str(Path(config.project.manage).parent)
-    folder = p.current if manage_dir in ("", ".") else f"{p.current}/{manage_dir}"
-    argv = ["/usr/bin/python3", ENVTOOL, "exec", p.env_file, p.user, folder,
-            *django_env(config, site), "--", *words]
-    return shlex.join(argv)
+    argv = app_exec(config, site, SitePaths(site).current, shlex.split(command))
+    return shlex.join(["/usr/bin/python3", *argv[1:]])  # systemd wants an absolute path
 
 
 def timer_files(site: str, unit: str, description: str, schedule: str, exec_start: str,
