@@ -10,7 +10,8 @@ from djship.cli import State, cli, dry_run_option, pass_state, site_option
 from djship.paths import SitePaths
 from djship.release import scripts
 from djship.release.build import build
-from djship.release.deploy import Activate, Deploy, dry_run
+from djship.release.deploy import Activate, Deploy
+from djship.release.deploy import dry_run as print_dry_run
 from djship.release.pipeline import Pipeline
 
 
@@ -36,7 +37,7 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
     for warning in b.warnings:
         ctx.ui.warn(warning)
     if dry_run:
-        dry_run_plan(ctx, name, b)
+        print_dry_run(ctx, name, b)
         return
     try:
         changed = Deploy(ctx, name, b, force=force).execute()
@@ -53,8 +54,6 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
         scheme = "https" if site_cfg.tls.enabled else "http"
         ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
 
-
-dry_run_plan = dry_run
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from djship.context import Context
 from djship.errors import DjshipError, UsageError
@@ -153,11 +154,19 @@ class Activate(Pipeline):
     """Serve an already-built release through the idle slot: rollback and restart."""
 
     def execute(self, pick: str | None) -> str:
-        """Switch to ``pick`` (default: current for restart is handled by caller)."""
+        """Roll back to ``pick`` (default: the release before the current one)."""
+        return self.activate(lambda: pick or self.previous())
+
+    def restart(self) -> str:
+        """Restart gracefully: serve the current release again from a fresh slot."""
+        return self.activate(self.current)
+
+    def activate(self, choose: Callable[[], str]) -> str:
+        """Under the lock, start the chosen kept release in the idle slots and switch to it."""
         self.lock_all()
         try:
             self.read_state()
-            target = pick or self.previous()
+            target = choose()
             for t in self.targets:
                 if t.state.release(target) is None:
                     raise UsageError(f"{t.name} does not keep release {target}",
@@ -174,25 +183,12 @@ class Activate(Pipeline):
         finally:
             self.unlock_all()
 
-    def restart(self) -> str:
-        """Restart gracefully: serve the current release again from a fresh slot."""
-        self.lock_all()
-        try:
-            self.read_state()
-            current = self.targets[0].state.current
-            if not current:
-                raise UsageError(f"site {self.site} has no release yet", hint="run `djship deploy`")
-            try:
-                self.start_and_check(lambda _t: current)
-                self.switch_all(lambda _t: current)
-            except DjshipError:
-                self.stop_new()
-                raise
-            self.retire_all()
-            self.restart_workers()
-            return current
-        finally:
-            self.unlock_all()
+    def current(self) -> str:
+        """The live release (on the first host)."""
+        current = self.targets[0].state.current
+        if not current:
+            raise UsageError(f"site {self.site} has no release yet", hint="run `djship deploy`")
+        return current
 
     def previous(self) -> str:
         """The release before the current one (on the first host)."""

@@ -9,7 +9,6 @@ from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.render import render
-from djship.shell import cmd
 from djship.steps.base import Step
 from djship.steps.files import File, files_step
 
@@ -34,12 +33,8 @@ def lb_files(config: Config, site: str, root: Path | None) -> list[File]:
 
 def lb_step(config: Config, site: str, root: Path | None) -> Step[Any]:
     """Keep the load balancer's nginx config, tested before reload."""
-    p = SitePaths(site)
-    links = [cmd("ln", "-sfn", p.nginx_site, p.nginx_enabled),
-             cmd("ln", "-sfn", f"{paths.NGINX_AVAILABLE}/djship-default.conf",
-                 f"{paths.NGINX_ENABLED}/djship-default.conf"),
-             cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default")]
+    from djship.steps.web import NGINX_RELOAD, NGINX_TEST, NGINX_UNLINK_DANGLING, enable_links
+
     return files_step("load balancer", lb_files(config, site, root),
-                      validate=[*links, cmd("nginx", "-t", "-q")],
-                      then=[cmd("systemctl", "reload-or-restart", "nginx")],
-                      on_fail=[cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")])
+                      validate=[*enable_links(SitePaths(site)), *NGINX_TEST],
+                      then=NGINX_RELOAD, on_fail=NGINX_UNLINK_DANGLING)

@@ -10,7 +10,7 @@ from djship.config import Config
 from djship.paths import SitePaths
 from djship.release.scripts import django_env
 from djship.render import render
-from djship.shell import Script, cmd, raw
+from djship.shell import Command, Script, cmd, raw
 from djship.steps.base import Fact, Plan, Put, Step
 from djship.steps.files import File, files_step
 
@@ -66,16 +66,23 @@ def nginx_files(config: Config, site: str, root: Path | None) -> list[File]:
             File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
 
 
-def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
-    """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
-    p = SitePaths(site)
-    links = [
+NGINX_UNLINK_DANGLING = [cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")]
+
+
+def enable_links(p: SitePaths) -> list[Command]:
+    """Enable the site's server block and djship's default server; drop Debian's default."""
+    return [
         cmd("ln", "-sfn", p.nginx_site, p.nginx_enabled),
         cmd("ln", "-sfn", f"{paths.NGINX_AVAILABLE}/djship-default.conf",
             f"{paths.NGINX_ENABLED}/djship-default.conf"),
         cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default"),
     ]
-    on_fail = [cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")]
+
+
+def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
+    """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
+    links = enable_links(SitePaths(site))
+    on_fail = NGINX_UNLINK_DANGLING
     if config.sites[site].tls.enabled:  # HTTPS server, redirect, ACME webroot: djship.tls
         from djship.tls.nginx import nginx_tls_step
 
