@@ -89,7 +89,10 @@ def docker_engine() -> Iterator[Engine]:
         ["dockerd", "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "exec"),
          "--host", f"unix://{sock}", "--pidfile", str(tmp / "dockerd.pid"),
          # No docker0 left behind: builds use the host network, compose its own networks.
-         "--bridge", "none"],
+         "--bridge", "none",
+         # Leave the host firewall alone (dockerd would set iptables' FORWARD policy to
+         # DROP for good); compose's published port goes through docker-proxy instead.
+         "--iptables=false", "--ip6tables=false"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
     engine = Engine(proc.pid, env)

@@ -168,12 +168,45 @@ def _nspawn_processes(names: set[str]) -> list[str]:
     return found
 
 
+def _exclusive(why: str) -> None:
+    if os.environ.get("CI") != "true" and os.environ.get("DJSHIP_SANDBOX_EXCLUSIVE") != "1":
+        pytest.skip(f"{why} needs the host to itself: set CI=true or "
+                    "DJSHIP_SANDBOX_EXCLUSIVE=1 (or run in an isolated netns)")
+
+
+def _iptables_forward_policy() -> str | None:
+    listing = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True,
+                             text=True, check=False)
+    if listing.returncode != 0:
+        return None
+    return next(line.split()[2] for line in listing.stdout.splitlines()
+                if line.startswith("-P FORWARD"))
+
+
+def test_works_behind_a_forward_policy_of_drop(sandbox_factory: SandboxFactory) -> None:
+    """Docker sets iptables' FORWARD policy to DROP; sandboxes must still get out."""
+    _exclusive("changing the host's FORWARD policy")
+    before = _iptables_forward_policy()
+    if before is None:
+        pytest.skip("iptables is not installed")
+    subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
+    try:
+        box = sandbox_factory()
+        mirror = box.run("awk 'NR==1 {print $2}' /etc/apt/sources.list").stdout.strip()
+        code = box.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                        "--max-time", "30", f"{mirror}/dists/{box.release}/InRelease"],
+                       check=False)
+        assert code.stdout == "200", code.stderr
+        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+        assert "djship sandbox" in rules
+    finally:
+        subprocess.run(["iptables", "-w", "-P", "FORWARD", before], check=True)
+
+
 def test_down_all_leaves_nothing_behind(sandbox_factory: SandboxFactory) -> None:
     # `down --all` takes down every sandbox in the state dir, including ones someone
     # creates while this test runs: only run it where this test run owns the host.
-    if os.environ.get("CI") != "true" and os.environ.get("DJSHIP_SANDBOX_EXCLUSIVE") != "1":
-        pytest.skip("`down --all` needs the host to itself: set CI=true or "
-                    "DJSHIP_SANDBOX_EXCLUSIVE=1 (or run in an isolated netns)")
+    _exclusive("`down --all`")
     boxes = sandbox_factory.many(2)
     ours = set(sandbox_factory.names)
     if {m.name for m in machine.list_machines()} - ours:
@@ -185,6 +218,9 @@ def test_down_all_leaves_nothing_behind(sandbox_factory: SandboxFactory) -> None
     assert [n for n in _links() if n.startswith(("ve-", "vb-"))] == []
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert "djship" not in tables
+    if _iptables_forward_policy() is not None:
+        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+        assert "djship sandbox" not in rules
     mounts = Path("/proc/self/mountinfo").read_text()
     machines = state_dir() / "machines"
     assert [n for n in ours if f" {machines / n}/" in mounts or f" {machines / n} " in mounts] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -124,10 +125,55 @@ def ensure_host_network(net: IPv4Network, saved: Path) -> None:
         Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1\n")
         run(["ip", "link", "set", BRIDGE, "up"], what="bringing up the bridge")
     _nft(nft_table(net), "installing the sandbox firewall (nftables)")
+    open_foreign_forward()
     if not saved.exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(FORWARD_SYSCTL.read_text())
     FORWARD_SYSCTL.write_text("1\n")
+
+
+IPTABLES_TAG = ["-m", "comment", "--comment", "djship sandbox", "-j", "ACCEPT"]
+
+
+def _iptables(*args: str) -> int:
+    return run(["iptables", "-w", *args], what="iptables", check=False).returncode
+
+
+def _iptables_rules(chain: str) -> list[list[str]]:
+    return [[chain, flag, BRIDGE, *IPTABLES_TAG] for flag in ("-i", "-o")]
+
+
+def open_foreign_forward() -> None:
+    """Let the bridge's traffic past another firewall's FORWARD policy of DROP.
+
+    Docker (also ufw, libvirt) sets iptables' FORWARD policy to DROP. Under nftables a
+    packet must be accepted by every base chain on the hook, so our table's accept alone
+    is not enough. Accept the bridge's traffic in DOCKER-USER (Docker's own place for
+    this) or else FORWARD; our table still decides what may leave the bridge.
+    """
+    if shutil.which("iptables") is None:
+        return
+    listing = run(["iptables", "-w", "-S"], what="iptables", check=False)
+    if listing.returncode != 0:
+        return
+    lines = listing.stdout.splitlines()
+    if "-P FORWARD DROP" not in lines and "-N DOCKER-USER" not in lines:
+        return
+    chain = "DOCKER-USER" if "-N DOCKER-USER" in lines else "FORWARD"
+    for rule in _iptables_rules(chain):
+        if _iptables("-C", *rule) != 0:
+            run(["iptables", "-w", "-I", *rule], what="iptables: accepting the sandbox bridge")
+
+
+def close_foreign_forward() -> None:
+    """Remove what open_foreign_forward inserted, from either chain."""
+    if shutil.which("iptables") is None:
+        return
+    for chain in ("DOCKER-USER", "FORWARD"):
+        for rule in _iptables_rules(chain):
+            while _iptables("-C", *rule) == 0:
+                if _iptables("-D", *rule) != 0:
+                    break
 
 
 def forget_neighbour(addr: IPv4Address) -> None:
@@ -161,6 +207,7 @@ def teardown_host_network(net: IPv4Network, saved: Path) -> None:
     """Remove the bridge and filter once no sandbox is left; keep the unreachable route."""
     if _has_table():
         run(["nft", "delete", "table", "inet", TABLE], what="removing the sandbox firewall")
+    close_foreign_forward()
     if _has_link(BRIDGE):
         run(["ip", "link", "del", BRIDGE], what="removing the bridge")
     if saved.exists():
