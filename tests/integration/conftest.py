@@ -5,6 +5,10 @@ Use ``sandbox`` for one server per module, or ``sandbox_factory`` to boot severa
 :class:`djship.sandbox.records.SandboxInfo`: ``name``, ``address``, ``identity_file``,
 ``known_hosts_file``, ``run(cmd)`` over SSH and ``host_entry(roles)`` for djship.toml.
 Everything booted is taken down at the end of the module, even when tests fail.
+
+Tests that are not about installing packages use ``warm_sandbox`` / ``warm_factory``:
+the same servers booted from a cached image with the packages provisioning installs
+already there (built once per run), so a provision takes seconds, not a minute of apt.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pytest
 from djship.sandbox import machine, preflight
 from djship.sandbox.records import SandboxInfo
 from djship.sandbox.testing import SandboxFactory, host_entry
+from djship.steps import packages
 
 RELEASE = os.environ.get("DJSHIP_SANDBOX_RELEASE", "bookworm")
 _HERE = Path(__file__).parent
@@ -40,6 +45,31 @@ def sandbox_image() -> Path:
             pytest.fail(reason + " (CI=true: missing prerequisites are an error)")
         pytest.skip(reason)
     return machine.ensure_base_image(RELEASE)
+
+
+WARM_PACKAGES = list(dict.fromkeys([*packages.BASE, *packages.WEB, *packages.DB]))
+
+
+@pytest.fixture(scope="session")
+def warm_image(sandbox_image: Path) -> Path:
+    """The base image with every package a web+db provision installs (built once)."""
+    return machine.ensure_preinstalled_image(RELEASE, WARM_PACKAGES)
+
+
+@pytest.fixture(scope="module")
+def warm_factory(warm_image: Path) -> Iterator[SandboxFactory]:
+    """Like sandbox_factory, booting from the warm image."""
+    factory = SandboxFactory(RELEASE, preinstall=WARM_PACKAGES)
+    try:
+        yield factory
+    finally:
+        factory.destroy_all()
+
+
+@pytest.fixture(scope="module")
+def warm_sandbox(warm_factory: SandboxFactory) -> SandboxInfo:
+    """One fresh sandbox from the warm image for the module."""
+    return warm_factory()
 
 
 @pytest.fixture(scope="module")

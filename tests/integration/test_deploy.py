@@ -44,6 +44,12 @@ HEALTH_TIMEOUT = 12  # seconds djship waits for a bad release's health check
 
 
 @pytest.fixture(scope="module")
+def sandbox(warm_sandbox: SandboxInfo) -> SandboxInfo:
+    """Packages preinstalled: this module is not about installing them (test_provision is)."""
+    return warm_sandbox
+
+
+@pytest.fixture(scope="module")
 def project(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The example aimed at the sandbox, provisioned."""
     proj = make_project(tmp_path_factory.mktemp("deploy"), [sandbox])

@@ -100,6 +100,12 @@ def port_free(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
+def sandbox(warm_sandbox: SandboxInfo) -> SandboxInfo:
+    """Packages preinstalled: this module is not about installing them (test_provision is)."""
+    return warm_sandbox
+
+
+@pytest.fixture(scope="module")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
     """pebble and pebble-challtestsrv on the bridge; stopped by PID afterwards."""
     missing = [b for b in ("pebble", "pebble-challtestsrv", "openssl") if not shutil.which(b)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -105,3 +106,52 @@ def _configure(root: Path, release: str, mirror: str, security: str, out: IO[str
     write_atomic(root / "etc/ssh/sshd_config.d/djship.conf", SSHD_CONF)
     (root / "etc/machine-id").write_text("")
     write_atomic(root / MARKER, IMAGE_VERSION + "\n")
+
+
+def preinstalled_key(release: str, packages: list[str]) -> str:
+    """Cache key of the image with packages preinstalled: release+hash of the sorted set."""
+    digest = hashlib.sha256(" ".join(sorted(set(packages))).encode()).hexdigest()[:12]
+    return f"{release}+{digest}"
+
+
+def ensure_preinstalled(layout: Layout, release: str, packages: list[str],
+                        host: HostSources) -> Path:
+    """The base image plus packages, built once and cached like the base image.
+
+    Booting from it skips the package downloads a first provision would do, so tests that
+    are not about provisioning (and users rehearsing often) start from warm servers.
+    """
+    base = ensure_image(layout, release, host)
+    key = preinstalled_key(release, packages)
+    with locked(layout.images / f"{key}.lock"):
+        if not image_ready(layout, key):
+            _build_preinstalled(layout, key, base, packages)
+    return layout.image_rootfs(key)
+
+
+def _build_preinstalled(layout: Layout, key: str, base: Path, packages: list[str]) -> None:
+    work = Path(tempfile.mkdtemp(dir=layout.images, prefix=f".build-{key}-"))
+    log = layout.images / f"{key}.build.log"
+    try:
+        root = work / "rootfs"
+        with log.open("w") as out:
+            _step(out, ["cp", "-a", "--reflink=auto", str(base), str(root)])
+            # Not booted: services are installed, not started; the host's network and
+            # resolver serve apt, as they did for debootstrap.
+            _step(out, ["systemd-nspawn", "--quiet", f"--directory={root}", "--register=no",
+                        "--keep-unit", "--resolv-conf=bind-host", "--timezone=off",
+                        "--setenv=DEBIAN_FRONTEND=noninteractive", "sh", "-c",
+                        "apt-get update -q && apt-get install -y -q --no-install-recommends "
+                        "-o Dpkg::Options::=--force-confold \"$@\" && apt-get clean",
+                        "sh", *packages])
+            (root / "etc/machine-id").write_text("")
+        final = layout.image_rootfs(key)
+        if final.exists():
+            remove_tree(final.parent, layout.root)
+        final.parent.mkdir(parents=True)
+        root.rename(final)
+    except subprocess.CalledProcessError as e:
+        tail = log.read_text(errors="replace").strip().splitlines()[-25:]
+        raise ImageBuildError(key, log, tail, e.returncode) from e
+    finally:
+        remove_tree(work, layout.root)

@@ -9,13 +9,14 @@ from djship.errors import UsageError
 from djship.sandbox import boot, guest, network, preflight, state
 from djship.sandbox.fs import remove_tree
 from djship.sandbox.host import HostSources, read_host_sources, resolve
-from djship.sandbox.image import ensure_image
+from djship.sandbox.image import ensure_image, ensure_preinstalled
 from djship.sandbox.proc import run
 from djship.sandbox.records import Record, SandboxInfo, info, load, save
 from djship.sandbox.sources import pip_local_dirs, render_pip_conf
 from djship.sandbox.state import RELEASES, Layout, check_name, locked
 
-__all__ = ["SandboxInfo", "down", "down_all", "ensure_base_image", "list_machines", "up"]
+__all__ = ["SandboxInfo", "down", "down_all", "ensure_base_image", "ensure_preinstalled_image",
+           "list_machines", "up"]
 GUEST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BOOT_TIMEOUT = 60.0
 
@@ -81,11 +82,23 @@ def _attach(layout: Layout, net: IPv4Network, rec: Record) -> None:
         network.attach(net, IPv4Address(rec.address), rec.egress, rec.internet)
 
 
+def ensure_preinstalled_image(release: str, packages: list[str], *,
+                              state_dir: str | Path | None = None) -> Path:
+    """The base image for release with packages installed (cached); its root directory."""
+    ensure_base_image(release, state_dir=state_dir)
+    return ensure_preinstalled(_layout(state_dir), release, packages, read_host_sources())
+
+
 def up(name: str, release: str = "bookworm", *, state_dir: str | Path | None = None,
-       internet: bool = False, timeout: float = BOOT_TIMEOUT) -> SandboxInfo:
-    """Boot a new sandbox and return once SSH answers."""
+       internet: bool = False, timeout: float = BOOT_TIMEOUT,
+       preinstall: list[str] | None = None) -> SandboxInfo:
+    """Boot a new sandbox and return once SSH answers.
+
+    With preinstall, it boots from a cached image that already has those packages.
+    """
     check_name(name)
-    image = ensure_base_image(release, state_dir=state_dir)
+    image = (ensure_preinstalled_image(release, preinstall, state_dir=state_dir) if preinstall
+             else ensure_base_image(release, state_dir=state_dir))
     layout, net, host = _layout(state_dir), network.sandbox_net(), read_host_sources()
     client_pub = ensure_key(layout)
     names, pairs = _egress(host)

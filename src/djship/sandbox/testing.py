@@ -21,8 +21,9 @@ def host_entry(sandbox: SandboxInfo, roles: Sequence[str] = ("web", "db")) -> st
 class SandboxFactory:
     """Boots sandboxes with unique names and remembers them for teardown."""
 
-    def __init__(self, release: str = "bookworm") -> None:
+    def __init__(self, release: str = "bookworm", preinstall: Sequence[str] = ()) -> None:
         self.release = release
+        self.preinstall = list(preinstall)
         self.created: list[SandboxInfo] = []
         self.names: list[str] = []
 
@@ -34,7 +35,8 @@ class SandboxFactory:
         """Boot one sandbox and wait until SSH answers."""
         name = self.new_name()
         self.names.append(name)
-        info = machine.up(name, self.release, internet=internet)
+        info = machine.up(name, self.release, internet=internet,
+                          preinstall=self.preinstall or None)
         self.created.append(info)
         return info
 
