@@ -122,6 +122,10 @@ class SitePaths:
         """The app unit of one slot."""
         return f"djship-{self.site}@{slot}.service"
 
+    def retire_unit(self, slot: str) -> str:
+        """Transient unit that stops a slot after the drain (``.timer`` and ``.service``)."""
+        return f"djship-{self.site}-retire-{slot}"
+
     @property
     def unit_file(self) -> str:
         """Path of the app template unit."""

@@ -356,6 +356,26 @@ def test_hashed_static_files_never_disappear_during_deploy(project: Project,
     assert misses == 0, f"{on_disk} was missing in {misses} of {checks} checks during a deploy"
 
 
+
+def test_rollback_inside_the_drain_keeps_serving(project: Project, sandbox: SandboxInfo) -> None:
+    """The old slot stops after a drain on the server; starting it again cancels that stop."""
+    project.set_version("5")
+    run = project.djship("deploy")
+    assert run.returncode == 0, str(run)
+    assert "stops after a" in run.stderr, str(run)
+    back = project.djship("rollback")  # at once: the old slot's delayed stop is pending
+    assert back.returncode == 0, str(back)
+    time.sleep(6)  # past the drain of both the deploy and the rollback
+    live = sandbox.run(f"cat /srv/{SITE}/live-slot").stdout.strip()
+    idle = "green" if live == "blue" else "blue"
+    states = sandbox.run(["systemctl", "is-active", f"djship-{SITE}@{live}",
+                          f"djship-{SITE}@{idle}"], check=False).stdout.split()
+    assert states == ["active", "inactive"], states
+    assert version_served(sandbox.address) == "4"
+    leftovers = sandbox.run(["systemctl", "list-units", "--all", "--no-legend",
+                             f"djship-{SITE}-retire-*"]).stdout
+    assert leftovers.strip() == "", leftovers
+
 def test_sqlite_site(deployed: str, sandbox: SandboxInfo,
                      tmp_path_factory: pytest.TempPathFactory) -> None:
     """A second site on the same server, on SQLite in its shared data folder."""

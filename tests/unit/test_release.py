@@ -159,6 +159,16 @@ def test_switch_tests_nginx_before_reload_and_moves_symlink_atomically() -> None
     assert other_slot("blue") == "green" and other_slot("green") == "blue"
 
 
+def test_retire_drains_on_the_server_and_start_cancels_it() -> None:
+    retire = scripts.retire(P, "blue").render()
+    assert "sleep" not in retire
+    assert "systemd-run --quiet --unit=djship-blog-retire-blue --on-active=3s" in retire
+    assert retire.rstrip().endswith("systemctl stop djship-blog@blue.service")
+    start = scripts.start_slot(P, "blue", RID).render()
+    cancel = start.index("systemctl stop djship-blog-retire-blue.timer")
+    assert cancel < start.index("systemctl start djship-blog@blue.service")
+
+
 def test_state_parse() -> None:
     out = (f"current:{RID}\nslot:blue\n"
            f'release:{{"id": "{RID}", "commit": "abc", "fingerprint": "f", "x": 1}}\n'

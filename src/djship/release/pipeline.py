@@ -179,7 +179,7 @@ class Pipeline:
         def stop(t: Target) -> str | None:
             if t.state.live_slot and t.state.live_slot != t.slot:
                 self.run(t, "retire", scripts.retire(self.paths, t.state.live_slot))
-                return f"stopped {t.state.live_slot}"
+                return f"{t.state.live_slot} stops after a {scripts.DRAIN_SECONDS:g}s drain"
             return None
 
         self.phase("retire", stop)

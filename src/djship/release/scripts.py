@@ -167,6 +167,7 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
     rel = p.release(check_release_id(release_id))
     unit = p.unit_name(slot)
     return Script.of([
+        *cancel_retire(p, slot),
         cmd("systemctl", "stop", unit),
         cmd("install", "-d", "-m", "755", f"{p.root}/slots"),
         cmd("ln", "-sfn", rel, p.slot(slot) + ".new"),
@@ -214,11 +215,32 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
     ])
 
 
-def retire(p: SitePaths, old_slot: str, drain: float = 3.0) -> Script:
-    """Let nginx's old workers finish, then stop the old slot gracefully (SIGTERM)."""
+DRAIN_SECONDS = 3.0
+
+
+def cancel_retire(p: SitePaths, slot: str) -> list[Command]:
+    """Cancel a pending delayed stop of ``slot`` (it would stop a release started now)."""
+    name = p.retire_unit(slot)
+    return [cmd("systemctl", "stop", f"{name}.timer", f"{name}.service",
+                raw("2>/dev/null || true")),
+            cmd("systemctl", "reset-failed", f"{name}.timer", f"{name}.service",
+                raw("2>/dev/null || true"))]
+
+
+def retire(p: SitePaths, old_slot: str, drain: float = DRAIN_SECONDS) -> Script:
+    """Stop the old slot gracefully (SIGTERM) once nginx's old workers had time to finish.
+
+    The wait happens on the server, in a transient systemd timer, so the deploy does not
+    sit through it; starting that slot again (next deploy, rollback, restart) cancels it.
+    """
+    name = p.retire_unit(old_slot)
     return Script.of([
-        cmd("sleep", f"{drain:g}"),
-        cmd("systemctl", "disable", "--quiet", "--now", p.unit_name(old_slot)),
+        *cancel_retire(p, old_slot),
+        cmd("systemctl", "disable", "--quiet", p.unit_name(old_slot)),
+        cmd("systemd-run", "--quiet", f"--unit={name}", f"--on-active={drain:g}s",
+            "--timer-property=AccuracySec=100ms", "--timer-property=RemainAfterElapse=no",
+            "--property=CollectMode=inactive-or-failed",
+            "systemctl", "stop", p.unit_name(old_slot)),
     ])
 
 
