@@ -51,6 +51,7 @@ from helpers import (  # noqa: E402
 
 from djship.sandbox import machine  # noqa: E402
 from djship.sandbox.records import SandboxInfo  # noqa: E402
+from djship.sandbox.testing import provision_packages  # noqa: E402
 
 SEED_DIR = "/srv/seed"
 SEED_PORT = 8001
@@ -167,7 +168,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per procedure")
     args = parser.parse_args()
     name = f"bench{os.getpid() % 100000}"
-    box = machine.up(name)
+    box = machine.up(name, preinstall=provision_packages())  # redeploys are measured
     try:
         with tempfile.TemporaryDirectory(prefix="djship-bench-") as tmp:
             run_bench(box, make_project(Path(tmp), [box]), args.runs)

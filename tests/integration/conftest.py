@@ -21,8 +21,7 @@ import pytest
 
 from djship.sandbox import machine, preflight
 from djship.sandbox.records import SandboxInfo
-from djship.sandbox.testing import SandboxFactory, host_entry
-from djship.steps import packages
+from djship.sandbox.testing import SandboxFactory, host_entry, provision_packages
 
 RELEASE = os.environ.get("DJSHIP_SANDBOX_RELEASE", "bookworm")
 _HERE = Path(__file__).parent
@@ -47,7 +46,7 @@ def sandbox_image() -> Path:
     return machine.ensure_base_image(RELEASE)
 
 
-WARM_PACKAGES = list(dict.fromkeys([*packages.BASE, *packages.WEB, *packages.DB]))
+WARM_PACKAGES = provision_packages()
 
 
 @pytest.fixture(scope="session")

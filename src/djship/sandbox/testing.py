@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from djship.sandbox import machine
 from djship.sandbox.records import SandboxInfo
+from djship.steps import packages
 
 _counter = itertools.count(1)
 
@@ -16,6 +17,11 @@ _counter = itertools.count(1)
 def host_entry(sandbox: SandboxInfo, roles: Sequence[str] = ("web", "db")) -> str:
     """The [[hosts]] TOML entry that points djship at a sandbox."""
     return sandbox.host_entry(roles)
+
+
+def provision_packages() -> list[str]:
+    """Every Debian package a web+db provision installs: what a warm image preinstalls."""
+    return list(dict.fromkeys([*packages.BASE, *packages.WEB, *packages.DB]))
 
 
 class SandboxFactory:
