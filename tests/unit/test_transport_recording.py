@@ -10,7 +10,13 @@ from djship.shell import Script, cmd
 from djship.transport.base import Result
 from djship.transport.local import LocalTransport
 from djship.transport.recording import RecordingTransport
-from djship.transport.ssh import SshTransport, connection_hint, put_script, ssh_options
+from djship.transport.ssh import (
+    SshTransport,
+    connection_hint,
+    put_script,
+    ssh_options,
+    transient,
+)
 
 
 def test_recording_records_and_answers() -> None:
@@ -55,3 +61,13 @@ def test_connection_hints() -> None:
     assert "authorized_keys" in connection_hint(host, "Permission denied (publickey).")[1]
     assert "cannot connect" in connection_hint(host, "Connection timed out")[0]
     assert "known_hosts" in connection_hint(host, "Host key verification failed.")[1]
+
+
+def test_only_transient_connection_failures_are_retried() -> None:
+    assert transient("ssh: connect to host 10.0.0.1 port 22: Connection timed out")
+    assert transient("Failed to connect to new control master")
+    assert transient("kex_exchange_identification: read: Connection reset by peer")
+    assert not transient("ssh: connect to host 10.0.0.1 port 22: No route to host")
+    assert not transient("ssh: connect to host 10.0.0.1 port 22: Connection refused")
+    assert not transient("root@10.0.0.1: Permission denied (publickey).")
+    assert not transient("Host key verification failed.")

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from djship.config.schema import Host
@@ -20,6 +21,15 @@ from djship.shell import Script, cmd, raw
 from djship.transport.base import Result
 
 SSH_ERROR = 255
+CONNECT_RETRY_PAUSES = (1.0, 3.0)
+TRANSIENT = ("timed out", "control master", "connection reset", "connection closed",
+             "kex_exchange_identification", "banner exchange")
+
+
+def transient(stderr: str) -> bool:
+    """True when ssh's complaint may go away on a second try (not a definite refusal)."""
+    text = stderr.lower()
+    return any(word in text for word in TRANSIENT)
 
 
 _CONTROL_DIR: Path | None = None
@@ -88,11 +98,25 @@ class SshTransport:
         self._connected = False
 
     def connect(self) -> None:
-        """Open the control connection, turning any failure into advice."""
+        """Open the control connection, turning any failure into advice.
+
+        A slow server (busy, or logind slow to open the session) can make the first
+        connection time out; that is retried twice. Definite answers (refused, no route,
+        wrong key, unknown host key) are not.
+        """
         if self._connected:
             return
-        proc = subprocess.run([*self._base, "--", "true"], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=60, check=False)
+        for pause in (*CONNECT_RETRY_PAUSES, None):
+            try:
+                proc = subprocess.run([*self._base, "--", "true"], capture_output=True,
+                                      text=True, stdin=subprocess.DEVNULL, timeout=60,
+                                      check=False)
+            except subprocess.TimeoutExpired:
+                proc = subprocess.CompletedProcess([], SSH_ERROR, "", "connection timed out")
+            if proc.returncode == 0 or pause is None or not transient(proc.stderr):
+                break
+            subprocess.run([*self._base, "-O", "exit"], capture_output=True, check=False)
+            time.sleep(pause)
         if proc.returncode != 0:
             headline, hint = connection_hint(self.host, proc.stderr)
             tail = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
