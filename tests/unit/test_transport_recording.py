@@ -64,7 +64,8 @@ def test_connection_hints() -> None:
 
 
 def test_only_transient_connection_failures_are_retried() -> None:
-    assert transient("ssh: connect to host 10.0.0.1 port 22: Connection timed out")
+    assert transient("Connection timed out during banner exchange")
+    assert not transient("ssh: connect to host 10.0.0.1 port 22: Connection timed out")
     assert transient("Failed to connect to new control master")
     assert transient("kex_exchange_identification: read: Connection reset by peer")
     assert not transient("ssh: connect to host 10.0.0.1 port 22: No route to host")

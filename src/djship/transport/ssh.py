@@ -22,7 +22,7 @@ from djship.transport.base import Result
 
 SSH_ERROR = 255
 CONNECT_RETRY_PAUSES = (1.0, 3.0)
-TRANSIENT = ("timed out", "control master", "connection reset", "connection closed",
+TRANSIENT = ("did not finish within", "control master", "connection reset", "connection closed",
              "kex_exchange_identification", "banner exchange")
 
 
@@ -100,9 +100,9 @@ class SshTransport:
     def connect(self) -> None:
         """Open the control connection, turning any failure into advice.
 
-        A slow server (busy, or logind slow to open the session) can make the first
-        connection time out; that is retried twice. Definite answers (refused, no route,
-        wrong key, unknown host key) are not.
+        A busy server (sshd or logind slow to answer) can make the first connection stall
+        or lose its control master; that is retried twice. Definite answers (refused, no
+        route, TCP connect timeout, wrong key, unknown host key) are not.
         """
         if self._connected:
             return
@@ -112,7 +112,7 @@ class SshTransport:
                                       text=True, stdin=subprocess.DEVNULL, timeout=60,
                                       check=False)
             except subprocess.TimeoutExpired:
-                proc = subprocess.CompletedProcess([], SSH_ERROR, "", "connection timed out")
+                proc = subprocess.CompletedProcess([], SSH_ERROR, "", "ssh did not finish within 60s")
             if proc.returncode == 0 or pause is None or not transient(proc.stderr):
                 break
             subprocess.run([*self._base, "-O", "exit"], capture_output=True, check=False)
