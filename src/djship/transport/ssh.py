@@ -112,7 +112,8 @@ class SshTransport:
                                       text=True, stdin=subprocess.DEVNULL, timeout=60,
                                       check=False)
             except subprocess.TimeoutExpired:
-                proc = subprocess.CompletedProcess([], SSH_ERROR, "", "ssh did not finish within 60s")
+                proc = subprocess.CompletedProcess([], SSH_ERROR, "",
+                                                   "ssh did not finish within 60s")
             if proc.returncode == 0 or pause is None or not transient(proc.stderr):
                 break
             subprocess.run([*self._base, "-O", "exit"], capture_output=True, check=False)
