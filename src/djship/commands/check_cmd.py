@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from djship.cli import State, cli, pass_state, site_option
 from djship.errors import DjshipError
@@ -41,9 +42,9 @@ def print_findings(state: State, findings: list[Finding]) -> None:
     out = state.ui.err
     for f in findings:
         colour = "red bold" if f.level == "error" else "yellow"
-        out.print(f"[{colour}]{f.level}:[/{colour}] {state.ui.mask(f.message)} [dim]({f.code})"
-                  "[/dim]", highlight=False)
-        out.print(f"  [cyan]fix:[/cyan] {state.ui.mask(f.fix)}", highlight=False)
+        out.print(f"[{colour}]{f.level}:[/{colour}] {escape(state.ui.mask(f.message))} "
+                  f"[dim]({f.code})[/dim]", highlight=False)
+        out.print(f"  [cyan]fix:[/cyan] {escape(state.ui.mask(f.fix))}", highlight=False)
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
     if not findings:

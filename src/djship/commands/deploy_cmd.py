@@ -7,12 +7,16 @@ import time
 import click
 
 from djship.cli import State, cli, dry_run_option, pass_state, site_option
+from djship.commands.check_cmd import print_findings
+from djship.context import Context
+from djship.errors import DjshipError
 from djship.paths import SitePaths
 from djship.release import scripts
 from djship.release.build import build
 from djship.release.deploy import Activate, Deploy
 from djship.release.deploy import dry_run as print_dry_run
 from djship.release.pipeline import Pipeline
+from djship.settings.check import deploy_check
 
 
 @cli.command()
@@ -21,18 +25,26 @@ from djship.release.pipeline import Pipeline
 @click.option("--clean", is_flag=True, help="Refuse to deploy uncommitted changes.")
 @click.option("--force", is_flag=True,
               help="Deploy even when nothing changed; reinstall dependencies.")
+@click.option("--skip-checks", is_flag=True,
+              help="Deploy without running `djship check` first (not recommended).")
 @pass_state
-def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bool) -> None:
+def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bool,
+           skip_checks: bool) -> None:
     """Ship a release with zero downtime; on any failure the old release keeps serving.
 
     Builds the release from the files git would ship, uploads only what changed, installs
     dependencies into the release's own venv, backs up and migrates the database, collects
     static files, starts the new release beside the old one, health-checks it, then switches
-    nginx to it and stops the old one.
+    nginx to it and stops the old one. First it runs `djship check` locally and refuses to
+    deploy when it finds errors (--skip-checks to deploy anyway).
     """
     ctx = state.context(dry_run)
     name = ctx.site_name(site)
     start = time.monotonic()
+    if skip_checks:
+        ctx.ui.warn("production checks skipped (--skip-checks)")
+    else:
+        preflight(state, ctx, name)
     b = build(ctx.root, ctx.config, clean=clean)
     for warning in b.warnings:
         ctx.ui.warn(warning)
@@ -54,6 +66,29 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
         scheme = "https" if site_cfg.tls.enabled else "http"
         ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
 
+
+def preflight(state: State, ctx: Context, site: str) -> None:
+    """Run `djship check`; show errors in full, count warnings; refuse on errors."""
+    began = time.monotonic()
+    findings = deploy_check(ctx.root, ctx.config, site)
+    errors = [f for f in findings if f.level == "error"]
+    warnings = [f for f in findings if f.level == "warning"]
+    if errors:
+        print_findings(state, errors)
+    took = time.monotonic() - began
+    summary = f"{len(errors)} error(s), {len(warnings)} warning(s)"
+    if warnings:
+        summary += f" ({', '.join(dict.fromkeys(f.code for f in warnings))}: `djship check` " \
+                   "explains them)"
+    ctx.ui.step("local", "check", "failed" if errors else "ok", summary, took)
+    if not errors:
+        return
+    if ctx.dry_run:
+        ctx.ui.warn("a real deploy would stop here: the production checks found errors")
+        return
+    raise DjshipError(f"the production checks found {len(errors)} error(s): nothing was deployed",
+                      hint="fix them (`djship check` shows them again), or deploy anyway with "
+                           "--skip-checks")
 
 
 @cli.command()

@@ -6,6 +6,7 @@ import ast
 import re
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from djship.project import module_file
 from djship.settings import deps
 from djship.settings.analysis import PROXY_HEADER
 from djship.settings.probe import (
+    DjangoNotImportable,
     SettingsImportError,
     import_settings,
     manage_check_deploy,
@@ -45,18 +47,41 @@ def run_check(root: Path, config: Config, site: str) -> list[Finding]:
         return findings
     python = project_python(root)
     module = config.settings_module(site)
-    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp, \
+            ThreadPoolExecutor(max_workers=3) as pool:
         env = production_env(config, site, Path(tmp))
+        # Three independent Python processes: run them side by side (a deploy waits on them).
+        imports = [pool.submit(import_settings, python, manage.parent, module, env.values)
+                   for _ in range(2)]
+        deploy = pool.submit(manage_check_deploy, python, manage, env.values)
         try:
-            first = import_settings(python, manage.parent, module, env.values)
-            again = import_settings(python, manage.parent, module, env.values)
+            first, again = (f.result() for f in imports)
         except SettingsImportError as exc:
             return [*findings, Finding("error", "settings.import", exc.message,
-                                       "make the settings import with the environment above")]
+                                       _import_fix(exc))]
         findings += settings_findings(first, again, env.values, config, site)
         plain_http = env.values.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
-        findings += deploy_findings(manage_check_deploy(python, manage, env.values), plain_http)
+        findings += deploy_findings(deploy.result(), plain_http)
     return findings
+
+
+def deploy_check(root: Path, config: Config, site: str) -> list[Finding]:
+    """`run_check` for `djship deploy`: without a local Django, the file checks and a warning."""
+    try:
+        return run_check(root, config, site)
+    except DjangoNotImportable as exc:
+        return [*project_findings(root.resolve(), config, site),
+                Finding("warning", "check.skipped", f"settings not checked: {exc.message}",
+                        exc.hint or "run djship from the project's virtualenv")]
+
+
+def _import_fix(exc: SettingsImportError) -> str:
+    fix = "make the settings import with the production environment djship sets"
+    if exc.type_name == "KeyError":
+        # Typically os.environ["NAME"] for a variable set on the servers with `djship env set`.
+        fix += (f"; {exc.detail} is not set here (the check knows the site's env in djship.toml, "
+                "not variables set with `djship env set`): read it with os.environ.get()")
+    return fix
 
 
 def project_findings(root: Path, config: Config, site: str) -> list[Finding]:

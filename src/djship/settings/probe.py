@@ -79,6 +79,10 @@ class SettingsImportError(DjshipError):
         self.detail = detail
 
 
+class DjangoNotImportable(DjshipError):
+    """The local Python cannot import Django, so the settings cannot be imported."""
+
+
 @dataclass(frozen=True)
 class CheckEnv:
     """The environment for a local production-like run, and the temp folder it points at."""
@@ -135,7 +139,7 @@ def import_settings(python: str, app_dir: Path, module: str,
         raise DjshipError(f"importing {module} with {python} failed (exit {proc.returncode})",
                           hint=proc.stderr.strip()[-500:] or None) from exc
     if data.get("error") == "no-django":
-        raise DjshipError(f"Django is not importable with {python}",
+        raise DjangoNotImportable(f"Django is not importable with {python}",
                           hint="run djship from the project's virtualenv (or create .venv in "
                                "the project) with its requirements installed")
     if data.get("error") == "import":

@@ -1,0 +1,94 @@
+"""`djship deploy` runs `djship check` first and refuses on errors (--skip-checks to override)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_settings_support import EXAMPLE, copy_project, djship, startproject, with_config
+
+from djship.config import load
+from djship.settings.check import deploy_check
+
+
+
+def no_ssh(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record every ssh/rsync command djship tries to run (and refuse it)."""
+    tried: list[list[str]] = []
+    real_run = subprocess.run
+
+    def guarded(argv: list[str], *a: object, **k: object) -> object:
+        if argv[0] in ("ssh", "rsync"):
+            tried.append(list(argv))
+            raise AssertionError(f"deploy connected: {argv}")
+        return real_run(argv, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", guarded)
+    return tried
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    """A `startproject` with a djship.toml whose host is a closed local port."""
+    root = startproject(tmp_path / "site")
+    with_config(root)
+    config = root / "djship.toml"
+    # A closed local port: ssh fails locally and at once.
+    config.write_text(config.read_text().replace('address = "203.0.113.10"', 'address = '
+                                                 '"127.0.0.1"').replace("port = 22", "port = 1"))
+    return root
+
+
+def test_deploy_refuses_a_project_that_fails_the_checks(
+        fresh: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tried = no_ssh(monkeypatch)
+    code, _out, err = djship(capsys, fresh, "deploy")
+    assert code == 1, err
+    assert "the production checks found" in err and "nothing was deployed" in err
+    assert "SECRET_KEY" in err and "fix:" in err  # each error in full, with its fix
+    assert "--skip-checks" in err
+    assert tried == []
+
+
+def test_skip_checks_goes_on_to_connect(
+        fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = djship(capsys, fresh, "deploy", "--skip-checks")
+    assert code == 1
+    assert "production checks skipped" in err
+    assert "the production checks found" not in err
+    assert "cannot connect to root@127.0.0.1:1" in err
+
+
+def test_dry_run_shows_the_errors_and_the_plan(
+        fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = djship(capsys, fresh, "deploy", "--dry-run")
+    assert code == 0, err
+    assert "a real deploy would stop here" in err
+    assert "manage.py migrate --noinput" in out
+
+
+def test_example_project_passes_with_warnings_summarised(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = copy_project(EXAMPLE, tmp_path / "guestbook")
+    code, _out, err = djship(capsys, root, "deploy", "--dry-run")
+    assert code == 0, err
+    line = next(ln for ln in err.splitlines() if " check " in ln)
+    assert "ok" in line and "0 error(s)" in line, line
+    assert "security.W008" in line  # plain HTTP on the sandbox: named, not spelled out
+    assert "warning:" not in err
+
+
+def test_without_django_locally_only_the_settings_checks_are_skipped(fresh: Path) -> None:
+    python = Path("/usr/bin/python3")
+    probe = subprocess.run([str(python), "-c", "import django"], capture_output=True) \
+        if python.exists() else None
+    if probe is None or probe.returncode == 0:
+        pytest.skip("needs a system Python without Django")
+    (fresh / ".venv" / "bin").mkdir(parents=True)
+    (fresh / ".venv" / "bin" / "python").symlink_to(python)
+    found = {f.code: f for f in deploy_check(fresh, load(fresh)[0], "site")}
+    assert found["check.skipped"].level == "warning"
+    assert "Django is not importable" in found["check.skipped"].message
+    assert found["dependencies.missing"].level == "error"  # the file checks still run
