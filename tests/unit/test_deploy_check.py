@@ -12,7 +12,6 @@ from djship.config import load
 from djship.settings.check import deploy_check
 
 
-
 def no_ssh(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record every ssh/rsync command djship tries to run (and refuse it)."""
     tried: list[list[str]] = []

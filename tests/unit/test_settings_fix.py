@@ -83,7 +83,10 @@ def test_startproject_becomes_deploy_ready_and_second_run_changes_nothing(
     text = (project / "mysite" / "settings.py").read_text()
     ast.parse(text)
     assert "DEBUG = True" not in text
-    assert "dj-database-url" in (project / "requirements.txt").read_text()
+    # No database library in the project: plain os.environ, no new dependency.
+    assert "_database_from_url(os.environ['DATABASE_URL'])" in text
+    assert "dj_database_url" not in text
+    assert "dj-database-url" not in (project / "requirements.txt").read_text()
 
     proc = manage(project, production_environ(project, tmp_path), "check", "--deploy")
     assert proc.returncode == 0, proc.stderr

@@ -14,7 +14,7 @@ from djship.config.schema import Project
 
 # What djship adds when the settings or the site need it.
 SPECS = {"dj-database-url": "dj-database-url>=2.1", "psycopg": "psycopg[binary]>=3.2",
-         "gunicorn": "gunicorn>=22"}
+         "gunicorn": "gunicorn>=22", "django-environ": "django-environ>=0.11"}
 # Import name in settings -> the distribution that provides it.
 IMPORTS = {"dj_database_url": "dj-database-url", "environ": "django-environ",
            "decouple": "python-decouple", "environs": "environs", "whitenoise": "whitenoise",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,8 +23,8 @@ from djship.settings.probe import (
     production_env,
     project_python,
 )
-from djship.settings.snippets import Style
-from djship.settings.source import SettingsSource, load_source
+from djship.settings.snippets import DbLibrary, Style
+from djship.settings.source import SettingsSource, load_source, top_level_names
 
 BACKUPS = ".djship/backups"
 
@@ -52,16 +54,36 @@ class SettingsPlan:
     changes: list[FileChange] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)  # distributions the new code imports
 
     def diff(self, root: Path) -> str:
         """All changes as one unified diff."""
         return "".join(c.diff(root) for c in self.changes)
 
 
-def style_for(source: SettingsSource, domains: list[str]) -> Style:
-    """Generated code in the project's quotes, defaulting to the site's domains."""
+def style_for(source: SettingsSource, domains: list[str],
+              declared: set[str] | None = None) -> Style:
+    """Generated code in the project's quotes, defaulting to the site's domains.
+
+    With ``declared`` (the project's dependencies) the database block uses the library the
+    project already has, or plain ``os.environ``; without it, dj-database-url (exports).
+    """
+    db: DbLibrary = "dj-database-url" if declared is None else db_library(source, declared)
     return Style(quote=source.quote(), domains=tuple(domains),
-                 base_dir="BASE_DIR" in {a.name for a in source.assignments})
+                 base_dir="BASE_DIR" in {a.name for a in source.assignments}, db_library=db)
+
+
+def db_library(source: SettingsSource, declared: set[str]) -> DbLibrary:
+    """The DATABASE_URL library the project already uses or lists; else "plain"."""
+    modules = {a.name.split(".")[0] for f in source.files for n in f.tree.body
+               if isinstance(n, ast.Import) for a in n.names if a.asname is None}
+    if "dj_database_url" in modules or "dj-database-url" in declared:
+        return "dj-database-url"
+    # "environ" may also be os.environ imported by name: only the module will do.
+    bound = set().union(*(top_level_names(f.tree) for f in source.files))
+    if "environ" in modules or ("django-environ" in declared and "environ" not in bound):
+        return "django-environ"
+    return "plain"
 
 
 def check_imports(root: Path, config: Config, site: str,
@@ -82,7 +104,8 @@ def plan_settings(root: Path, config: Config, site: str) -> SettingsPlan:
     app_dir = (root / config.project.manage).parent
     source = load_source(app_dir, module)  # raises on a syntax error, before any import
     probed = check_imports(root, config, site)
-    edits = plan_edits(source, style_for(source, config.sites[site].domains))
+    declared = deps.declared(root, config.project) or set()
+    edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
     plan = SettingsPlan(module, reasons=[e.reason for e in edits])
     if edits:
         plan.changes.append(FileChange(source.target.path, source.target.text,
@@ -97,6 +120,7 @@ def plan_dependencies(root: Path, config: Config, site: str, edits: list[Edit],
                       django_version: str, plan: SettingsPlan) -> None:
     """Add packages the new settings import, and the site's database driver."""
     wanted = [p for e in edits if (p := e.snippet.package)]
+    plan.packages += [p for p in wanted if p not in plan.packages]
     if config.sites[site].database == "postgres" and not deps.POSTGRES_DRIVERS & (
             deps.declared(root, config.project) or set()):
         wanted.append("psycopg")
@@ -155,9 +179,11 @@ def verify_applied(root: Path, config: Config, site: str, plan: SettingsPlan) ->
     try:
         check_imports(root, config, site, plan.module)
     except SettingsImportError as exc:
-        # The import worked before the patch, so a missing dj_database_url is the one we added.
-        if exc.type_name == "ModuleNotFoundError" and "dj_database_url" in exc.detail:
-            plan.notes.append("install the new requirements locally: pip install dj-database-url")
+        # The import worked before the patch, so a missing module is one the new code imports.
+        missing = {deps.IMPORTS.get(m) for m in re.findall(r"No module named '(\w+)", exc.detail)}
+        if exc.type_name == "ModuleNotFoundError" and missing & set(plan.packages):
+            plan.notes.append("install the new requirements locally: pip install "
+                              + " ".join(sorted(p for p in plan.packages if p in missing)))
             return
         restore(root, plan)
         raise DjshipError(f"the patched settings do not import, so djship restored them: "

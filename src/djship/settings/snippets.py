@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
+from typing import Literal
 
 IMPORT_OS = "import os"
 IMPORT_DJ_DATABASE_URL = "import dj_database_url"
+IMPORT_ENVIRON = "import environ"
 IMPORT_GETADDRESSES = "from email.utils import getaddresses"
 IMPORT_URLSPLIT = "from urllib.parse import unquote, urlsplit"
 
@@ -20,7 +22,25 @@ HELPERS = {
     """Read a comma separated environment variable."""
     items = [item.strip() for item in os.environ.get(name, "").split(",")]
     return [item for item in items if item] or list(default)''',
+    "_database_from_url": '''def _database_from_url(url: str) -> dict:
+    """A DATABASES entry from a postgres://, mysql:// or sqlite:/// URL."""
+    parts = urlsplit(url)
+    engines = {"postgres": "postgresql", "postgresql": "postgresql", "pgsql": "postgresql",
+               "mysql": "mysql", "sqlite": "sqlite3"}
+    if parts.scheme not in engines:
+        raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r}")
+    entry = {"ENGINE": "django.db.backends." + engines[parts.scheme],
+             "NAME": unquote(parts.path[1:]), "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}
+    if parts.scheme != "sqlite":
+        entry.update(NAME=unquote(parts.path.lstrip("/")), USER=unquote(parts.username or ""),
+                     PASSWORD=unquote(parts.password or ""),
+                     HOST=unquote(parts.hostname or ""), PORT=str(parts.port or ""),
+                     OPTIONS={k: int(v) if v.isdigit() else unquote(v) for k, _, v in (
+                         item.partition("=") for item in parts.query.split("&") if item)})
+    return entry''',
 }
+# Where the database settings come from: a library the project has, or plain os.environ.
+DbLibrary = Literal["dj-database-url", "django-environ", "plain"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,7 @@ class Style:
     quote: str = '"'
     domains: tuple[str, ...] = ()
     base_dir: bool = True
+    db_library: DbLibrary = "dj-database-url"
 
     def q(self, text: str) -> str:
         """``text`` in the project's quote style (generated code is written with ``"``)."""
@@ -98,23 +119,38 @@ def csrf_trusted_origins(style: Style) -> Snippet:
                    helpers=("_env_list",))
 
 
+_DB_PARSE = {  # the expression that turns the URL (@URL@) into a DATABASES entry
+    "dj-database-url": "dj_database_url.parse(\n        @URL@, conn_max_age=600, "
+                       "conn_health_checks=True)",
+    "django-environ": "environ.Env.db_url_config(@URL@)",
+    "plain": "_database_from_url(@URL@)",
+}
+
+
 def database_url(style: Style, after_existing: bool) -> Snippet:
     """DATABASES["default"] from DATABASE_URL when set (the local database otherwise)."""
+    lib = style.db_library
+    parse = _DB_PARSE[lib]
     if after_existing:
         code = '''# In production DATABASE_URL (set by djship) replaces the local database above.
 if os.environ.get("DATABASE_URL"):
-    DATABASES["default"] = dj_database_url.parse(
-        os.environ["DATABASE_URL"], conn_max_age=600, conn_health_checks=True)'''
+    DATABASES["default"] = ''' + parse.replace("@URL@", 'os.environ["DATABASE_URL"]')
     else:
-        default = ('"sqlite:///" + str(BASE_DIR / "db.sqlite3")' if style.base_dir
-                   else '"sqlite:///db.sqlite3"')
+        local = ('"sqlite:///" + str(BASE_DIR / "db.sqlite3")' if style.base_dir
+                 else '"sqlite:///db.sqlite3"')
+        entry = (f"dj_database_url.config(\n        default={local}, conn_max_age=600, "
+                 "conn_health_checks=True)" if lib == "dj-database-url" else
+                 parse.replace("@URL@", f'\n        os.environ.get("DATABASE_URL") or {local}'))
         code = f'''# DATABASE_URL in production (set by djship); a local SQLite file otherwise.
 DATABASES = {{
-    "default": dj_database_url.config(
-        default={default}, conn_max_age=600, conn_health_checks=True),
+    "default": {entry},
 }}'''
-    return Snippet("DATABASES", style.q(code), imports=(IMPORT_OS, IMPORT_DJ_DATABASE_URL),
-                   package="dj-database-url")
+    imports = {"dj-database-url": (IMPORT_OS, IMPORT_DJ_DATABASE_URL),
+               "django-environ": (IMPORT_OS, IMPORT_ENVIRON),
+               "plain": (IMPORT_OS, IMPORT_URLSPLIT)}[lib]
+    return Snippet("DATABASES", style.q(code), imports=imports,
+                   helpers=("_database_from_url",) if lib == "plain" else (),
+                   package=None if lib == "plain" else lib)
 
 
 def files_root(style: Style, key: str, old: str | None) -> Snippet:

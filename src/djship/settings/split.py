@@ -11,6 +11,7 @@ import tomlkit
 from djship.config.schema import Config
 from djship.errors import UsageError
 from djship.project import module_file
+from djship.settings import deps
 from djship.settings.analysis import plan_edits
 from djship.settings.fix import (
     FileChange,
@@ -56,7 +57,8 @@ def plan_split(root: Path, config: Config, site: str, config_path: Path) -> Sett
     base = SettingsFile(package / "base.py", *_moved(parse_file(old)))
     prod = SettingsFile(package / "production.py", PRODUCTION, ast.parse(PRODUCTION))
     source = SettingsSource(prod, [prod, base], assignments_of(base))
-    edits = plan_edits(source, style_for(source, config.sites[site].domains))
+    declared = deps.declared(root, config.project) or set()
+    edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
     plan = SettingsPlan(f"{module}.production", reasons=[e.reason for e in edits])
     plan.changes += [FileChange(package / "__init__.py", None, ""),
                      FileChange(base.path, None, base.text),
