@@ -133,6 +133,8 @@ def _files(src: SettingsSource, style: s.Style) -> list[Edit]:
             if not isinstance(a.value, ast.Name | ast.Constant | ast.Call | ast.Attribute
                               | ast.BinOp | ast.Subscript | ast.JoinedStr):
                 old = f"({old})"
+        elif a is not None:
+            old = key  # set in a module the target star-imports: that value stays the default
         reason = f"{key} is not set" if a is None else f"{key} ignores the {key} variable"
         edits += _fix(s.files_root(style, key, old), reason, a)
     if src.last("MEDIA_URL") is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from djship.config.schema import Config
 from djship.errors import DjshipError
 from djship.project import module_file
-from djship.settings import deps
+from djship.settings import deps, hook
 from djship.settings.analysis import Edit, plan_edits
 from djship.settings.patch import patched_text
 from djship.settings.probe import (
@@ -104,16 +104,35 @@ def plan_settings(root: Path, config: Config, site: str) -> SettingsPlan:
     app_dir = (root / config.project.manage).parent
     source = load_source(app_dir, module)  # raises on a syntax error, before any import
     probed = check_imports(root, config, site)
+    plan = SettingsPlan(module)
+    source, hook_notes = _through_hook(root, app_dir, source, module)
     declared = deps.declared(root, config.project) or set()
     edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
-    plan = SettingsPlan(module, reasons=[e.reason for e in edits])
+    plan.reasons = [e.reason for e in edits]
+    target = source.target.path
     if edits:
-        plan.changes.append(FileChange(source.target.path, source.target.text,
-                                       patched_text(source.target, edits)))
+        old = target.read_text(encoding="utf-8") if target.is_file() else None
+        plan.changes.append(FileChange(target, old, patched_text(source.target, edits)))
+        plan.notes += hook_notes
     plan_dependencies(root, config, site, edits, str(probed.get("django") or ""), plan)
     if any(e.snippet.key == "DEBUG" for e in edits):
         plan.notes.append("DEBUG is now off unless DEBUG=1 is set: use DEBUG=1 for runserver")
     return plan
+
+
+def _through_hook(root: Path, app_dir: Path, source: SettingsSource, module: str
+                  ) -> tuple[SettingsSource, list[str]]:
+    """Aim the changes at the production module's override hook, when it has a usable one."""
+    found = hook.find_hook(app_dir, source)
+    if found is None:
+        return source, []
+    rel, prod = found.path.relative_to(root), source.target.path.relative_to(root)
+    if hook.ignored_by_git(root, found.path):
+        return source, [f"{prod} imports {rel} when present, but git ignores {rel}, so "
+                        f"releases would not contain it: djship changed {prod} instead"]
+    return hook.hooked_source(source, found, module), [
+        f"{prod} is left as it is: the production settings went to {rel}, which it imports "
+        "when present (commit it)"]
 
 
 def plan_dependencies(root: Path, config: Config, site: str, edits: list[Edit],
