@@ -12,6 +12,13 @@ from djship.config import load
 from djship.settings.check import deploy_check
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Record passed checks in a folder of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 def no_ssh(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record every ssh/rsync command djship tries to run (and refuse it)."""
     tried: list[list[str]] = []
@@ -77,6 +84,33 @@ def test_example_project_passes_with_warnings_summarised(
     assert "ok" in line and "0 error(s)" in line, line
     assert "security.W008" in line  # plain HTTP on the sandbox: named, not spelled out
     assert "warning:" not in err
+
+
+def test_unchanged_project_skips_the_checks_it_passed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], own_cache: Path) -> None:
+    root = copy_project(EXAMPLE, tmp_path / "guestbook")
+    assert djship(capsys, root, "deploy", "--dry-run")[0] == 0
+    assert (own_cache / "djship" / "checks-passed.json").is_file()
+    assert not (root / ".djship").exists()  # nothing written into the project
+    code, _out, err = djship(capsys, root, "deploy", "--dry-run")
+    assert code == 0 and "passed before for these files" in err, err
+    # Any change to the shipped files (or the config) runs the checks again.
+    settings = root / "guestbook" / "settings.py"
+    settings.write_text(settings.read_text() + "\nDEBUG = True\n")
+    code, _out, err = djship(capsys, root, "deploy", "--dry-run")
+    assert "passed before" not in err and "DEBUG is on in production" in err, err
+    assert "a real deploy would stop here" in err
+    settings.write_text(settings.read_text().removesuffix("\nDEBUG = True\n"))
+    code, _out, err = djship(capsys, root, "deploy", "--dry-run")
+    assert "passed before" in err  # the same files as the pass before
+
+
+def test_failed_checks_are_not_remembered(
+        fresh: Path, capsys: pytest.CaptureFixture[str], own_cache: Path) -> None:
+    for _ in range(2):
+        code, _out, err = djship(capsys, fresh, "deploy", "--dry-run")
+        assert "a real deploy would stop here" in err and "passed before" not in err
+    assert not (own_cache / "djship" / "checks-passed.json").exists()
 
 
 def test_without_django_locally_only_the_settings_checks_are_skipped(fresh: Path) -> None:

@@ -12,10 +12,11 @@ from djship.context import Context
 from djship.errors import DjshipError
 from djship.paths import SitePaths
 from djship.release import scripts
-from djship.release.build import build
+from djship.release.build import Build, build
 from djship.release.deploy import Activate, Deploy
 from djship.release.deploy import dry_run as print_dry_run
 from djship.release.pipeline import Pipeline
+from djship.settings import gate
 from djship.settings.check import deploy_check
 
 
@@ -41,13 +42,13 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
     ctx = state.context(dry_run)
     name = ctx.site_name(site)
     start = time.monotonic()
-    if skip_checks:
-        ctx.ui.warn("production checks skipped (--skip-checks)")
-    else:
-        preflight(state, ctx, name)
     b = build(ctx.root, ctx.config, clean=clean)
     for warning in b.warnings:
         ctx.ui.warn(warning)
+    if skip_checks:
+        ctx.ui.warn("production checks skipped (--skip-checks)")
+    else:
+        preflight(state, ctx, name, b)
     if dry_run:
         print_dry_run(ctx, name, b)
         return
@@ -67,10 +68,15 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
         ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
 
 
-def preflight(state: State, ctx: Context, site: str) -> None:
+def preflight(state: State, ctx: Context, site: str, b: Build) -> None:
     """Run `djship check`; show errors in full, count warnings; refuse on errors."""
     began = time.monotonic()
+    key = gate.check_key(b, ctx.config, site)
+    if gate.passed_before(ctx.root, site, key):
+        ctx.ui.step("local", "check", "ok", "passed before for these files and this config")
+        return
     findings = deploy_check(ctx.root, ctx.config, site)
+    gate.remember(ctx.root, site, key, findings)
     errors = [f for f in findings if f.level == "error"]
     warnings = [f for f in findings if f.level == "warning"]
     if errors:
