@@ -109,7 +109,8 @@ def test_failed_checks_are_not_remembered(
         fresh: Path, capsys: pytest.CaptureFixture[str], own_cache: Path) -> None:
     for _ in range(2):
         code, _out, err = djship(capsys, fresh, "deploy", "--dry-run")
-        assert "a real deploy would stop here" in err and "passed before" not in err
+        assert code == 0 and "a real deploy would stop here" in err
+        assert "passed before" not in err
     assert not (own_cache / "djship" / "checks-passed.json").exists()
 
 
