@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,15 @@ def test_user_code_is_kept_and_backed_up(project: Path) -> None:
     old_key = next(line for line in before.splitlines() if line.startswith("SECRET_KEY"))
     assert old_key.split(" = ")[1] in after
     assert plan_settings(project, config, "site").changes == []
+
+
+def test_backups_stay_out_of_git(project: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    apply_plan(project, plan_settings(project, with_config(project), "site"))
+    assert list((project / ".djship" / "backups").glob("*/mysite/settings.py"))
+    status = subprocess.run(["git", "-C", str(project), "status", "--porcelain",
+                             "--untracked-files=all"], capture_output=True, text=True).stdout
+    assert "mysite/settings.py" in status and ".djship" not in status, status
 
 
 def test_local_development_still_works_with_debug(project: Path, tmp_path: Path) -> None:

@@ -155,6 +155,10 @@ def apply_plan(root: Path, plan: SettingsPlan) -> Path:
     root = root.resolve()
     backup = root / BACKUPS / time.strftime("%Y%m%d-%H%M%S")
     backup.mkdir(parents=True, exist_ok=True)
+    ignore = root / BACKUPS / ".gitignore"
+    if not ignore.exists():  # old settings may hold the old key: keep them out of git
+        ignore.write_text("# djship's backups of changed files: not for the repository\n*\n",
+                          encoding="utf-8")
     (backup / "changes.diff").write_text(plan.diff(root), encoding="utf-8")
     for change in plan.changes:
         if change.old is not None:
