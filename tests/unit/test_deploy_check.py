@@ -9,7 +9,7 @@ import pytest
 from test_settings_support import EXAMPLE, copy_project, djship, startproject, with_config
 
 from djship.config import load
-from djship.settings.check import deploy_check
+from djship.settings.check import deploy_check, run_check
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +126,17 @@ def test_without_django_locally_only_the_settings_checks_are_skipped(fresh: Path
     assert found["check.skipped"].level == "warning"
     assert "Django is not importable" in found["check.skipped"].message
     assert found["dependencies.missing"].level == "error"  # the file checks still run
+
+
+def test_a_variable_set_only_on_the_servers_warns_but_does_not_block(fresh: Path) -> None:
+    """os.environ["X"] for a value set with `djship env set`: `djship check` reports an error,
+    the deploy's check only warns (the server-side check --deploy sees the real value)."""
+    settings = next(fresh.glob("*/settings.py"))
+    settings.write_text(settings.read_text() + "\nimport os\nSTRIPE_KEY = os.environ['STRIPE_KEY']\n")
+    config = load(fresh)[0]
+    site = next(iter(config.sites))
+    found = [f for f in deploy_check(fresh, config, site) if "STRIPE_KEY" in f.message]
+    assert found and found[0].level == "warning", found
+    assert found[0].message.startswith("settings not checked locally")
+    strict = [f for f in run_check(fresh, config, site) if "STRIPE_KEY" in f.message]
+    assert strict and strict[0].level == "error"
