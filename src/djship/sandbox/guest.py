@@ -14,6 +14,7 @@ from djship.sandbox.proc import run
 # Sorts before systemd's own 80-container-host0.network, which would otherwise win.
 NETWORK_FILE = "etc/systemd/network/10-djship.network"
 HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
+LINGER = "var/lib/systemd/linger/root"
 NO_DNS = "# djship sandbox: no DNS; package sources are listed in /etc/hosts\n"
 
 
@@ -56,6 +57,10 @@ def prepare(root: Path, *, name: str, addr: IPv4Address, net: IPv4Network, clien
     write_atomic(etc / "machine-id", uuid.uuid4().hex + "\n", mode=0o444)
     write_atomic(root / NETWORK_FILE, render_network(addr, net))
     write_atomic(etc / "pip.conf", pip_conf)
+    # root lingers, so its user manager (user@0) runs from boot and is never stopped: on
+    # Debian 13 inside nspawn, stopping it hangs in final-sigkill for minutes, and every SSH
+    # login that arrives meanwhile (10 s after the previous one ended) hangs with it.
+    write_atomic(root / LINGER, "")
     resolv = etc / "resolv.conf"
     if resolv.is_symlink():
         resolv.unlink()
