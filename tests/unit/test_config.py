@@ -54,6 +54,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     (('address = "192.0.2.10"', 'address = "192.0.2.10"\nport = 70000'), "hosts[0].port: Input should be less than or equal to 65535"),
     (('address = "192.0.2.10"', 'address = "192.0.2.10"\nroles = ["web", "cache"]'), "hosts[0].roles[1]: Input should be"),
     (('[sites.blog]', '[sites.Blog]'), "sites.Blog: site names are lower-case"),
+    (('name = "mysite"', 'name = "mysite"\npython = "three"'), 'project.python: expected "3.12" (3.12 or newer) or a specifier'),
 ])
 def test_single_mistake_is_located(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     found = issues(tmp_path, BASE.replace(*change))

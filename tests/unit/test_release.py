@@ -10,8 +10,9 @@ import pytest
 from djship.config import validate
 from djship.errors import UsageError
 from djship.paths import SitePaths, other_slot
+from djship.release import python as pyreq
 from djship.release import scripts, state
-from djship.release.build import build, hash_files
+from djship.release.build import build, hash_files, requirement_includes
 from djship.release.deploy import pending_migrations, risky_operations
 from djship.transport.base import Result
 
@@ -126,12 +127,49 @@ def test_dependency_sources(source: str, expected: str) -> None:
 
 
 def test_python_version_system_or_uv_install() -> None:
-    assert scripts.python_request(CONFIG, (3, 11)) == ("/usr/bin/python3", [])
-    assert scripts.python_request(CONFIG, (3, 13))[0] == "/usr/bin/python3"
-    wanted, setup = scripts.python_request(CONFIG, (3, 9))
-    assert wanted == "3.11"
-    text = setup[0].render()
-    assert "uv python install 3.11" in text and "needs Python 3.11; the server has 3.9" in text
+    reqs = [pyreq.parse("3.11", "project.python in djship.toml", bare_is_minimum=True)]
+    assert scripts.plan_python(reqs, (3, 11)).interpreter == "/usr/bin/python3"
+    assert scripts.plan_python(reqs, (3, 13)).setup == ()
+    plan = scripts.plan_python(reqs, (3, 9))
+    assert plan.interpreter == "3.14"
+    text = plan.setup[0].render()
+    assert "uv python install 3.14" in text and "the server has Python 3.9" in text
+
+
+def test_health_failure_says_which_knob_to_turn() -> None:
+    text = scripts.health(P, "blue", "example.com", "/healthz", 5).render()
+    assert "--unix-socket /run/djship-blog/blue/app.sock" in text
+    assert "no HTTP answer on /healthz within 5s" in text
+    assert "raise sites.blog.health_timeout" in text
+    assert "set sites.blog.health_path to a URL that does" in text
+    # The explanation comes after the journal, so it ends the error's output.
+    assert text.index("journalctl") < text.index("no HTTP answer")
+
+
+def test_nested_requirement_files_count_as_dependencies(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "requirements.txt").write_text("-r requirements/prod.txt\n")
+    (root / "requirements").mkdir()
+    (root / "requirements/prod.txt").write_text("--requirement=../deps/base.txt\ngunicorn\n")
+    (root / "deps").mkdir()
+    (root / "deps/base.txt").write_text("django\n-c ../pins.txt\n-r https://x.test/r.txt\n")
+    (root / "pins.txt").write_text("sqlparse==0.5.0\n")
+    assert sorted(requirement_includes(root, "requirements.txt")) == [
+        "deps/base.txt", "pins.txt", "requirements.txt", "requirements/prod.txt"]
+    before = build(root, CONFIG)
+    (root / "pins.txt").write_text("sqlparse==0.5.1\n")
+    after = build(root, CONFIG)
+    assert after.deps_hash != before.deps_hash  # so the venv is rebuilt, not hard-linked
+
+
+def test_python_requirement_is_part_of_the_build(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    before = build(root, CONFIG)
+    assert [r.spec for r in before.python] == ["3.11"]
+    (root / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.12"\n')
+    after = build(root, CONFIG)
+    assert [r.spec for r in after.python] == ["3.11", ">=3.12"]
+    assert after.deps_hash != before.deps_hash
 
 
 def test_asgi_only_uses_uvicorn_worker() -> None:

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from djship.errors import UsageError
+from djship.release.python import parse as parse_python
+
 Role = Literal["web", "worker", "db", "lb"]
 ALL_ROLES: tuple[Role, ...] = ("web", "worker", "db", "lb")
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
@@ -65,6 +68,17 @@ class Project(Strict):
         if not self.wsgi and not self.asgi:
             raise ValueError("set project.wsgi (e.g. 'mysite.wsgi:application') or project.asgi")
         return self
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse_python(v, "project.python", bare_is_minimum=True)
+            except UsageError:
+                raise ValueError('expected "3.12" (3.12 or newer) or a specifier such as '
+                                 '">=3.12,<3.14" or "==3.11.*"') from None
+        return v
 
     @field_validator("wsgi", "asgi")
     @classmethod

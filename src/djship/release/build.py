@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -12,11 +13,14 @@ from pathlib import Path
 
 from djship.config import Config
 from djship.errors import UsageError
+from djship.release import poetry
+from djship.release import python as pyreq
 
 SKIP_DIRS = {".git", ".djship", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
 DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Build:
     dirty: bool
     release_id: str
     warnings: tuple[str, ...] = field(default=())
+    # Files djship writes into the release beside the project's (path, content).
+    generated: tuple[tuple[str, bytes], ...] = field(default=())
+    python: tuple[pyreq.Requirement, ...] = field(default=())
 
     def fingerprint(self, config_json: str) -> str:
         """Identity of what would run: code plus the site's config."""
@@ -66,7 +73,29 @@ def list_files(root: Path) -> tuple[list[str], str, bool]:
     return sorted(files), "", False
 
 
-def hash_files(root: Path, files: list[str]) -> tuple[str, str]:
+def requirement_includes(root: Path, main: str) -> list[str]:
+    """``main`` and every file it pulls in with -r/-c, recursively (paths relative to root)."""
+    found: list[str] = []
+    todo = [main]
+    while todo:
+        rel = todo.pop()
+        if rel in found:
+            continue
+        found.append(rel)
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            m = _INCLUDE.match(line)
+            if m and "://" not in m.group(1):
+                path = os.path.normpath((Path(rel).parent / m.group(1)).as_posix())
+                todo.append(Path(path).as_posix())
+    return found
+
+
+def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozenset()
+               ) -> tuple[str, str]:
     """(content hash of every file, hash of the dependency files only)."""
     total, deps = hashlib.sha256(), hashlib.sha256()
     for rel in files:
@@ -74,9 +103,17 @@ def hash_files(root: Path, files: list[str]) -> tuple[str, str]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         line = f"{rel}\0{digest}\0{os.access(path, os.X_OK)}\n".encode()
         total.update(line)
-        if Path(rel).name.startswith(DEPENDENCY_FILES) or "requirements" in rel:
+        if Path(rel).name.startswith(DEPENDENCY_FILES) or "requirements" in rel \
+                or rel in extra_deps:
             deps.update(line)
     return total.hexdigest(), deps.hexdigest()
+
+
+def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]:
+    """Files djship adds to the release: poetry.lock's pins as a requirements file."""
+    if config.project.dependencies == "poetry":
+        return ((poetry.REQUIREMENTS_FILE, poetry.export(root).encode()),)
+    return ()
 
 
 def build(root: Path, config: Config, *, clean: bool = False, now: float | None = None) -> Build:
@@ -90,11 +127,19 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     if config.project.manage not in files:
         raise UsageError(f"{config.project.manage} is not among the files to deploy",
                          hint="check project.manage in djship.toml and that it is not ignored")
-    content, deps = hash_files(root, files)
+    includes = frozenset(requirement_includes(root, config.project.requirements)
+                         if config.project.dependencies == "requirements" else ())
+    content, deps = hash_files(root, files, includes)
+    app_dir = (root / config.project.manage).parent
+    python = tuple(pyreq.read_requirements(root, app_dir, config.project.python))
+    generated = generated_files(root, config)
+    extra = "".join(f"{name}\0{hashlib.sha256(data).hexdigest()}" for name, data in generated)
+    deps = hashlib.sha256(f"{deps}\0{pyreq.key(list(python))}\0{extra}".encode()).hexdigest()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     release_id = f"{stamp}-{commit or content[:8]}"
     warnings = ("uncommitted changes are included in this release",) if dirty else ()
-    return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings)
+    return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings,
+                 generated, python)
 
 
 def config_fingerprint(config: Config, site: str) -> str:

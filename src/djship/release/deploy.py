@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 
 from djship.context import Context
-from djship.errors import DjshipError, UsageError
-from djship.release import scripts
+from djship.errors import DjshipError, RemoteFailure, UsageError
+from djship.release import diagnose, scripts
 from djship.release.build import Build
 from djship.release.pipeline import Pipeline, Target, fingerprint, meta_json, upload
 from djship.release.state import META
@@ -58,9 +58,14 @@ class Deploy(Pipeline):
         reuse = current.id if current and current.deps_hash == self.build.deps_hash \
             and not self.force else None
         py = ".".join(map(str, t.state.python))
-        self.run(t, "venv", scripts.build_venv(self.config, self.paths, self.release, reuse,
-                                               t.state.python),
-                 hint="a dependency failed to install: see the output above")
+        for name, data in self.build.generated:
+            t.transport.put(data, f"{self.paths.release(self.release)}/{name}")
+        try:
+            self.run(t, "venv", scripts.build_venv(self.config, self.paths, self.release, reuse,
+                                                   t.state.python, self.build.python),
+                     hint="a dependency failed to install: see the output above")
+        except RemoteFailure as exc:
+            raise diagnose.explain(exc) from None
         fp = fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
         t.transport.put(meta_json(self.build, self.release, fp, py),
                         f"{self.paths.release(self.release)}/{META}")
@@ -211,7 +216,8 @@ def dry_run(ctx: Context, site: str, build: Build) -> None:
         steps: list[tuple[str, Run | Put]] = [
             ("lock", Run(scripts.lock(p, "you@here"), "take the site lock")),
             ("upload", Run(Script.of([]), f"rsync {len(build.files)} files to {rel}/")),
-            ("venv", Run(scripts.build_venv(cfg, p, build.release_id, None, (3, 11)),
+            ("venv", Run(scripts.build_venv(cfg, p, build.release_id, None, (3, 11),
+                                            build.python),
                          "build the release venv")),
             ("migrate", Run(Script.of([scripts.manage(cfg, site, rel, "migrate", "--noinput")]),
                             "migrate (after check --deploy and a backup, when pending)")),

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from djship.config import Config
 from djship.errors import UsageError
-from djship.paths import UV, SitePaths
+from djship.paths import TOOLS, UV, SitePaths
+from djship.release import poetry
+from djship.release import python as pyreq
 from djship.shell import Command, Script, cmd, raw
 from djship.steps.tools import ENVTOOL
 
 RELEASE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{4,40}$")
 LOCKED = 75
+# Interpreters uv installs live under /opt/djship (readable by every site user), not in
+# root's home; downloads happen only through an explicit `uv python install`.
 UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=1",
-          "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1")
+          "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1", f"UV_PYTHON_INSTALL_DIR={TOOLS}/python")
+PYTHON_MISSING = "djship: python:"
+PYTHON_INSTALL_TIMEOUT = 300
 
 
 def check_release_id(release_id: str) -> str:
@@ -44,19 +52,38 @@ def uv(*args: str) -> Command:
     return cmd("env", *UV_ENV, UV, *args)
 
 
-def python_request(config: Config, server: tuple[int, int]) -> tuple[str, list[Command]]:
-    """The interpreter for the venv: the server's python3 when it satisfies the project."""
-    wanted = config.project.python
-    if not wanted:
-        return "/usr/bin/python3", []
-    major, minor = (int(x) for x in wanted.split(".")[:2])
-    if server >= (major, minor):
-        return "/usr/bin/python3", []
+@dataclass(frozen=True)
+class PythonPlan:
+    """How a release venv gets its interpreter: the server's python3, or one uv provides."""
+
+    interpreter: str
+    setup: tuple[Command, ...]
+    reason: str
+
+
+def plan_python(reqs: Sequence[pyreq.Requirement], server: tuple[int, int]) -> PythonPlan:
+    """The server's python3 when it satisfies the project, else a uv-managed interpreter.
+
+    uv first looks for an installed one (a managed install from an earlier deploy, or a
+    distribution's python3.X); only then ``uv python install``, bounded in time, and when
+    that fails the script stops with a message naming what the project needs and what the
+    server has.
+    """
     have = ".".join(map(str, server))
-    fail = (f"echo 'djship: the project needs Python {wanted}; the server has {have} and uv "
-            f"could not install {wanted}' >&2; exit 1")
-    install = cmd(raw("{"), *uv_args("python", "install", wanted), raw(f"; }} || {{ {fail}; }}"))
-    return wanted, [install]
+    if not reqs or pyreq.allows(list(reqs), server):
+        return PythonPlan(pyreq.SYSTEM_PYTHON, (), f"the server's python3 ({have})")
+    request = pyreq.uv_request(list(reqs))
+    needs = pyreq.describe(list(reqs))
+    fail = (f"{PYTHON_MISSING} the project needs Python {needs}; the server has Python {have} "
+            f"({pyreq.SYSTEM_PYTHON}), no other Python {request} was found, and "
+            f"`uv python install {request}` failed (see above: can the server download "
+            "interpreters?). Install Python "
+            f"{request} on the server, or change the project's Python requirement.")
+    setup = cmd(raw("if !"), *uv_args("python", "find", request), raw(">/dev/null 2>&1; then"),
+                raw("if !"), "timeout", str(PYTHON_INSTALL_TIMEOUT), "env", "UV_HTTP_TIMEOUT=30",
+                *uv_args("python", "install", request), raw("; then"), "echo", fail,
+                raw(">&2; exit 1; fi; fi"))
+    return PythonPlan(request, (setup,), f"Python {request} from uv ({needs}; server has {have})")
 
 
 def uv_args(*args: str) -> list[str]:
@@ -71,26 +98,37 @@ def install_commands(config: Config, venv_python: str) -> list[Command]:
     pip = ["pip", "install", "--python", venv_python]
     if proj.dependencies == "uv":
         return [cmd("env", f"UV_PROJECT_ENVIRONMENT={PurePosixPath(venv_python).parent.parent}",
-                    *UV_ENV, UV, "sync", "--frozen", "--no-dev", "--no-install-project"),
+                    *UV_ENV, UV, "sync", "--frozen", "--no-dev", "--no-install-project",
+                    "--python", venv_python),
                 uv(*pip, *server)]
-    if proj.dependencies in ("pyproject", "poetry"):
+    if proj.dependencies == "poetry":
+        return [uv(*pip, "-r", poetry.REQUIREMENTS_FILE, *server)]
+    if proj.dependencies == "pyproject":
         return [uv(*pip, "-r", "pyproject.toml", *server)]
     return [uv(*pip, "-r", proj.requirements, *server)]
 
 
 def build_venv(config: Config, p: SitePaths, release_id: str, reuse_from: str | None,
-               server_python: tuple[int, int]) -> Script:
-    """Create the release venv: hard-link an identical one, else install with uv's cache."""
+               server_python: tuple[int, int],
+               python: Sequence[pyreq.Requirement] | None = None) -> Script:
+    """Create the release venv: hard-link an identical one, else install with uv's cache.
+
+    ``python`` is the project's Python requirements (Build.python); without it, only
+    project.python from djship.toml counts.
+    """
     rel = p.release(check_release_id(release_id))
     if reuse_from:
         src = p.release(check_release_id(reuse_from))
         return Script.of([cmd("cp", "-al", "--", f"{src}/.venv", f"{rel}/.venv")])
-    interpreter, setup = python_request(config, server_python)
+    if python is None:
+        python = [pyreq.parse(config.project.python, "project.python in djship.toml",
+                              bare_is_minimum=True)] if config.project.python else []
+    plan = plan_python(python, server_python)
     return Script.of([
         cmd("cd", rel),
         cmd("export", f"UV_CACHE_DIR={p.uv_cache}"),
-        *setup,
-        uv("venv", "--quiet", "--relocatable", "--python", interpreter, ".venv"),
+        *plan.setup,
+        uv("venv", "--quiet", "--relocatable", "--python", plan.interpreter, ".venv"),
         *install_commands(config, f"{rel}/.venv/bin/python"),
     ])
 
@@ -178,16 +216,28 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
 
 
 def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float) -> Script:
-    """Poll the slot's socket over HTTP with the site's Host header until 2xx/3xx or timeout."""
+    """Poll the slot's socket over HTTP with the site's Host header until 2xx/3xx or timeout.
+
+    On failure it shows the end of the slot's log, then says which it was (last, so it ends
+    the error's output): no answer at all (the app is still starting or hangs: raise
+    health_timeout) or a wrong status (point health_path at a URL that answers 200).
+    """
     sock = p.socket(slot)
+    secs = int(timeout)
+    key = f"sites.{p.site}"
     curl = ("curl -s -o /dev/null -w '%{http_code}' --max-time 5 "
             f"--unix-socket {sock} -H 'Host: {host_header}' 'http://localhost{path}'")
-    loop = (f"deadline=$((SECONDS + {int(timeout)})); code=000; "
+    silent = (f"health check: the app gave no HTTP answer on {path} within {secs}s "
+              f"(health_timeout): it is still starting or hangs; if it needs longer to start, "
+              f"raise {key}.health_timeout")
+    wrong = (f"health check of {path} answered HTTP $code (wanted 2xx/3xx) within {secs}s; "
+             f"if {path} is not meant to answer 200, set {key}.health_path to a URL that does")
+    loop = (f"deadline=$((SECONDS + {secs})); code=000; "
             f"while [ $SECONDS -lt $deadline ]; do code=$({curl} || true); "
             'case "$code" in 2??|3??) exit 0;; esac; sleep 0.5; done; '
-            f"echo \"health check of {path} answered HTTP $code (wanted 2xx/3xx) "
-            f"within {int(timeout)}s\" >&2; "
-            f"journalctl -u {p.unit_name(slot)} -n 30 --no-pager -o cat >&2; exit 1")
+            f"journalctl -u {p.unit_name(slot)} -n 30 --no-pager -o cat >&2; "
+            f'if [ "$code" = 000 ]; then echo "{silent}" >&2; else echo "{wrong}" >&2; fi; '
+            "exit 1")
     return Script.of([cmd(raw(loop))])
 
 
