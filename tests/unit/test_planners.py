@@ -133,8 +133,12 @@ def test_unit_file_golden() -> None:
                  "WorkingDirectory=/srv/blog/slots/%i",
                  "--bind unix:/run/djship-blog/%i/app.sock", "blog.wsgi:application",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                 "Restart=on-failure", "Type=notify"]:
+                 "Restart=on-failure", "Type=notify", "--timeout 30 "]:
         assert line in text, line
+    slow = CONFIG.model_copy(update={"sites": {"blog": CONFIG.sites["blog"].model_copy(
+        update={"health_timeout": 90.0})}})
+    text = web.unit_file(slow, "blog", None, local_db=True).content.decode()
+    assert "--timeout 90 " in text and "TimeoutStartSec=120" in text
 
 
 def test_nginx_site_golden() -> None:

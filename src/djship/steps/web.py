@@ -33,6 +33,7 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
     text = render("app.service.j2", root, site=site, paths=p, user=p.user,
                   settings=config.settings_module(site), app_args=app_args(config),
                   workers=s.workers, start_timeout=int(s.health_timeout) + 30,
+                  worker_timeout=max(30, int(s.health_timeout)),
                   server_name="gunicorn", local_db=local_db, django_env=django_env(config, site),
                   app_subdir=app_subdir(config))
     return File(p.unit_file, text.encode())
