@@ -244,3 +244,15 @@ def test_control_sockets_are_private_to_this_process() -> None:
     assert str(os.getpid()) in folder.name and folder.is_dir()
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     assert len(str(folder / ("x" * 40))) < 100  # room for %C under the socket path limit
+
+
+def test_check_sees_packages_in_nested_requirement_files(tmp_path: Path) -> None:
+    from djship.settings.deps import declared
+
+    (tmp_path / "requirements.txt").write_text("-r requirements/prod.txt\n")
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements/prod.txt").write_text("-r ../deps/base.txt\ngunicorn\n")
+    (tmp_path / "deps").mkdir()
+    (tmp_path / "deps/base.txt").write_text("Django>=5.2\n-c ../pins.txt\n")
+    (tmp_path / "pins.txt").write_text("sqlparse==0.5.0\n")
+    assert declared(tmp_path, CONFIG.project) == {"gunicorn", "django"}  # pins are not deps

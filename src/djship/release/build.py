@@ -20,7 +20,7 @@ SKIP_DIRS = {".git", ".djship", "__pycache__", ".venv", "venv", "node_modules", 
              ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
 DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
-_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
+_INCLUDE = re.compile(r"^\s*(-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ def list_files(root: Path) -> tuple[list[str], str, bool]:
     return sorted(files), "", False
 
 
-def requirement_includes(root: Path, main: str) -> list[str]:
-    """``main`` and every file it pulls in with -r/-c, recursively (paths relative to root)."""
+def requirement_includes(root: Path, main: str, *, constraints: bool = True) -> list[str]:
+    """``main`` and every file it pulls in with -r (and -c), recursively (relative to root)."""
     found: list[str] = []
     todo = [main]
     while todo:
@@ -88,8 +88,9 @@ def requirement_includes(root: Path, main: str) -> list[str]:
             continue
         for line in text.splitlines():
             m = _INCLUDE.match(line)
-            if m and "://" not in m.group(1):
-                path = os.path.normpath((Path(rel).parent / m.group(1)).as_posix())
+            if m and "://" not in m.group(2) and (constraints or m.group(1) in ("-r",
+                                                                               "--requirement")):
+                path = os.path.normpath((Path(rel).parent / m.group(2)).as_posix())
                 todo.append(Path(path).as_posix())
     return found
 

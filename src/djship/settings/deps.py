@@ -11,6 +11,7 @@ from typing import Any
 import tomlkit
 
 from djship.config.schema import Project
+from djship.release.build import requirement_includes
 
 # What djship adds when the settings or the site need it.
 SPECS = {"dj-database-url": "dj-database-url>=2.1", "psycopg": "psycopg[binary]>=3.2",
@@ -53,9 +54,9 @@ def declared(root: Path, project: Project) -> set[str] | None:
         return None
     if project.dependencies == "requirements":
         names = requirement_names(text)
-        for inc in re.findall(r"^\s*-r\s+(\S+)", text, re.MULTILINE):
+        for inc in requirement_includes(root, project.requirements, constraints=False)[1:]:
             with contextlib.suppress(OSError, UnicodeDecodeError):
-                names |= requirement_names((path.parent / inc).read_text(encoding="utf-8"))
+                names |= requirement_names((root / inc).read_text(encoding="utf-8"))
         return names
     try:
         data: dict[str, Any] = tomllib.loads(text)
