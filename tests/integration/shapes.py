@@ -1,6 +1,7 @@
 """Small generated Django projects, one per shape real projects come in (for test_project_shapes).
 
-Each is a startproject-like project (package ``mysite``, SQLite, one view answering JSON
+Each is a startproject-like project (package ``mysite``, SQLite from DATABASE_URL, settings
+that pass ``djship check``, one view answering JSON
 about itself: settings module, Python version, interface, installed package versions),
 committed to its own git repository with a djship.toml and a test overlay aimed at a sandbox.
 """
@@ -37,11 +38,16 @@ ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h]
 INSTALLED_APPS = ["django.contrib.staticfiles"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "mysite.urls"
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+if not DATABASE_URL.startswith("sqlite:///"):
+    raise RuntimeError("this project runs on SQLite only")
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
-                         "NAME": os.path.join(os.environ.get("DJSHIP_DATA_DIR", BASE_DIR),
-                                              "db.sqlite3")}}
+                         "NAME": DATABASE_URL.removeprefix("sqlite:///")}}
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_TZ = True
 SETTINGS_NAME = "single"
 '''
