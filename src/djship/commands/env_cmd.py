@@ -8,22 +8,28 @@ import sys
 import click
 
 from djship.cli import State, cli, pass_state, site_option
+from djship.config import Host
 from djship.context import Context
+from djship.errors import UsageError
 from djship.ops import envvars
 from djship.paths import SitePaths
 from djship.release.deploy import Activate
 from djship.runner import Runner
 
 
+def app_hosts(ctx: Context, site: str) -> list[Host]:
+    """The hosts that keep the site's environment file (web and worker)."""
+    hosts = [h for h in ctx.hosts(site) if {"web", "worker"} & set(h.roles)]
+    if not hosts:
+        raise UsageError(f"site {site!r} has no web or worker host, so no environment file",
+                         hint='give a host roles = ["web"]')
+    return hosts
+
+
 def read_values(ctx: Context, site: str, keys: list[str] | None) -> dict[str, str]:
-    """The env file's values on the site's first host."""
-    host = ctx.hosts(site)[0]
-    script, stdin = envvars.get_request(SitePaths(site), keys)
-    res = Runner(ctx.ui, site=site).check(ctx.transport(host), script, "env read", stdin=stdin)
-    values: dict[str, str] = json.loads(res.stdout)
-    for value in values.values():
-        ctx.ui.add_secret(value)
-    return values
+    """The env file's values on the site's first app host."""
+    request = envvars.get_request(SitePaths(site), keys)
+    return envvars.read_values(ctx, app_hosts(ctx, site)[0], request, site=site)
 
 
 @cli.group()
@@ -60,26 +66,51 @@ def env_get(state: State, site: str | None, key: str) -> None:
     finally:
         ctx.close()
     if key not in values:
+        click.echo(f"{key} is not set for site {name}", err=True)
         raise SystemExit(1)
     click.echo(values[key])
 
 
 def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> None:
-    """Write the change on every host of the site, then restart gracefully."""
+    """Write the change on every app host, then restart gracefully if anything changed."""
     p = SitePaths(site)
     runner = Runner(ctx.ui, site=site)
     script, stdin = envvars.apply_request(p, change)
-    for value in change.set.values():
-        ctx.ui.add_secret(value)
-    for host in ctx.hosts(site):
-        if {"web", "worker"} & set(host.roles):
-            res = runner.check(ctx.transport(host), script, "env", stdin=stdin)
-            changed = json.loads(res.stdout)["changed"]
-            ctx.ui.step(host.name, "env", "changed" if changed else "ok",
-                        ", ".join(changed) or "no change")
-    if restart:
+    envvars.mask_values(ctx.ui, change.set.values())
+    hosts = app_hosts(ctx, site)
+    for host in hosts:  # every host reachable before any file changes
+        ctx.transport(host).connect()
+    changed_any = False
+    for host in hosts:
+        res = runner.check(ctx.transport(host), script, "env", stdin=stdin,
+                           hint="hosts listed above as changed have the new values already")
+        changed = json.loads(res.stdout)["changed"]
+        changed_any = changed_any or bool(changed)
+        ctx.ui.step(host.name, "env", "changed" if changed else "ok",
+                    ", ".join(changed) or "no change")
+    if not changed_any:
+        ctx.ui.info("nothing changed; the app keeps running as it is")
+    elif restart:
         release = Activate(ctx, site).restart()
         ctx.ui.info(f"restarted {site} on release {release} with the new environment")
+    else:
+        ctx.ui.info("not restarted (--no-restart): `djship run` sees the change now, the "
+                    "running app after the next `djship deploy`")
+
+
+def read_stdin_values(values: dict[str, str]) -> None:
+    """Replace each `-` value by a line of stdin (a hidden prompt on a terminal)."""
+    for key, value in values.items():
+        if value != "-":
+            continue
+        if sys.stdin.isatty():
+            values[key] = click.prompt(key, hide_input=True, err=True)
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise UsageError(f"{key}=- but stdin has no line for it",
+                                 hint=f"e.g. printf '%s\\n' \"$VALUE\" | djship env set {key}=-")
+            values[key] = line.rstrip("\r\n")
 
 
 @env.command("set")
@@ -89,15 +120,18 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
 @pass_state
 def env_set(state: State, site: str | None, assignments: tuple[str, ...],
             no_restart: bool) -> None:
-    """Set variables (KEY=VALUE, or KEY=- to read the value from stdin), then restart.
+    """Set variables on every host, then restart the app with zero downtime.
 
-    Values travel to the servers on stdin, never on a command line there. `KEY=-` keeps
-    a value out of your shell history too.
+    \b
+      djship env set EMAIL_HOST=smtp.example.com EMAIL_PORT=587
+      djship env set EMAIL_HOST_PASSWORD=-     (asks, or reads a line of stdin)
+    Values travel to the servers on stdin, never on a command line there. `KEY=-` keeps a
+    value out of your shell history and process list too. The restart is skipped when
+    nothing changed.
     """
     values = envvars.parse_assignments(assignments)
-    for key, value in values.items():
-        if value == "-":
-            values[key] = sys.stdin.readline().rstrip("\n")
+    read_stdin_values(values)
+    envvars.check_values(values)
     ctx = state.context()
     name = ctx.site_name(site)
     try:
@@ -114,7 +148,7 @@ def env_set(state: State, site: str | None, assignments: tuple[str, ...],
 @pass_state
 def env_unset(state: State, site: str | None, keys: tuple[str, ...], force: bool,
               no_restart: bool) -> None:
-    """Remove variables, then restart."""
+    """Remove variables on every host, then restart (DATABASE_URL and SECRET_KEY need --force)."""
     unset = envvars.check_unset(keys, force)
     ctx = state.context()
     name = ctx.site_name(site)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from djship.context import Context
 from djship.ops import envvars
 from djship.paths import SitePaths
 from djship.runner import HostReport, Runner
-from djship.shell import Script
 from djship.steps import dbhost
 from djship.steps.base import AnyStep
 from djship.steps.provision import provision_steps
@@ -40,32 +38,22 @@ def host_steps(state_steps: Callable[[str, Host], list[AnyStep]], sites: list[st
     return out
 
 
-def read_value(ctx: Context, runner: Runner, host: Host, request: tuple[Script, bytes],
-               key: str) -> str | None:
-    """One value from a host's env file, into memory only (and masked from output)."""
-    script, stdin = request
-    res = ctx.transport(host).run(script, stdin=stdin)
-    if not res.ok:  # a fresh host has no helper or env file yet
-        return None
-    value: str | None = json.loads(res.stdout).get(key)
-    if value:
-        ctx.ui.add_secret(value)
-    return value
-
-
-def shared_env(ctx: Context, name: str, runner: Runner) -> dict[str, str]:
+def shared_env(ctx: Context, name: str) -> dict[str, str]:
     """Values every host of a site must agree on: the db host's DATABASE_URL, and one
     SECRET_KEY (an existing one, else a new one) so sessions and CSRF work across hosts."""
     out: dict[str, str] = {}
     db = dbhost.db_host(ctx.config, name)
-    if db is not None and (url := read_value(ctx, runner, db, dbhost.read_url_request(name),
-                                             "DATABASE_URL")):
-        out["DATABASE_URL"] = url
+    if db is not None:
+        stored = envvars.read_values(ctx, db, dbhost.read_url_request(name), site=name,
+                                     missing_ok=True)
+        if stored.get("DATABASE_URL"):
+            out["DATABASE_URL"] = stored["DATABASE_URL"]
     apps = [h for h in ctx.config.site_hosts(name) if {"web", "worker"} & set(h.roles)]
     if len(apps) > 1:
         for host in apps:
             request = envvars.get_request(SitePaths(name), ["SECRET_KEY"])
-            if key := read_value(ctx, runner, host, request, "SECRET_KEY"):
+            if key := envvars.read_values(ctx, host, request, site=name,
+                                          missing_ok=True).get("SECRET_KEY"):
                 out["SECRET_KEY"] = key
                 break
         else:
@@ -113,7 +101,7 @@ def provision(state: State, site: str | None, only_host: str | None, dry_run: bo
                                    if h.name in db_only])
         if not dry_run:
             for name in sites:
-                urls[name] = shared_env(ctx, name, runner)
+                urls[name] = shared_env(ctx, name)
         reports += runner.run_many([(ctx.transport(h), job(h)) for h in hosts.values()
                                     if h.name not in db_only])
     finally:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from djship.config import Host
+from djship.context import Context
 from djship.errors import UsageError
 from djship.paths import SitePaths
+from djship.runner import Runner
 from djship.shell import MASK, Script, cmd
 from djship.steps.tools import ENVTOOL
+from djship.ui import UI
 
 PROTECTED = ("DATABASE_URL", "SECRET_KEY")
+# Shorter values ("0", "yes", "INFO") are settings, not secrets: masking them would turn
+# every digit of a release id or timing in the output into ***.
+MIN_MASKED = 6
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,16 @@ def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def check_values(values: dict[str, str]) -> dict[str, str]:
+    """Refuse values an environment file cannot hold (one line per variable)."""
+    bad = [k for k, v in values.items() if any(c in v for c in "\r\n\0")]
+    if bad:
+        raise UsageError(f"the value of {', '.join(bad)} contains a line break",
+                         hint="an environment file holds one line per variable; encode the "
+                              "value (e.g. base64) or keep it in a file on the server")
+    return values
+
+
 def check_unset(keys: tuple[str, ...], force: bool) -> list[str]:
     """Refuse to drop the database URL or secret key unless forced."""
     risky = [k for k in keys if k in PROTECTED]
@@ -50,10 +68,42 @@ def apply_request(p: SitePaths, change: EnvChange) -> tuple[Script, bytes]:
 
 def get_request(p: SitePaths, keys: list[str] | None) -> tuple[Script, bytes]:
     """The helper call that prints the env file's values as JSON."""
-    body: dict[str, object] = {"op": "get", "file": p.env_file}
+    return file_request(p.env_file, keys)
+
+
+def file_request(env_file: str, keys: list[str] | None) -> tuple[Script, bytes]:
+    """The helper call that prints the values of any env file as JSON."""
+    body: dict[str, object] = {"op": "get", "file": env_file}
     if keys:
         body["keys"] = keys
     return Script.of([cmd("python3", ENVTOOL)]), json.dumps(body).encode()
+
+
+def mask_values(ui: UI, values: Iterable[str]) -> None:
+    """Hide these values in everything printed from now on (all but the short ones)."""
+    for value in values:
+        if len(value) >= MIN_MASKED:
+            ui.add_secret(value)
+
+
+def read_values(ctx: Context, host: Host, request: tuple[Script, bytes], *, site: str,
+                missing_ok: bool = False) -> dict[str, str]:
+    """Values from a host's env file, into memory only, and masked in all later output.
+
+    With ``missing_ok``, a host without the helper or the file yet (a fresh server) gives {}.
+    """
+    script, stdin = request
+    transport = ctx.transport(host)
+    if missing_ok:
+        res = transport.run(script, stdin=stdin)
+        if not res.ok:
+            return {}
+    else:
+        res = Runner(ctx.ui, site=site).check(transport, script, "env read", stdin=stdin,
+                                              hint="is the site provisioned? `djship provision`")
+    values: dict[str, str] = json.loads(res.stdout)
+    mask_values(ctx.ui, values.values())
+    return values
 
 
 def render_list(values: dict[str, str], reveal: bool) -> list[str]:

@@ -32,9 +32,20 @@ def read_env(path: Path) -> dict[str, str]:
         key, value = line.split("=", 1)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            value = unquote(value[1:-1])
         env[key.strip()] = value
     return env
+
+
+def unquote(text: str) -> str:
+    """Undo systemd's double-quote escapes: a backslash before one of "\\`$ is dropped."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '"\\`$':
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 def quote(value: str) -> str:
@@ -250,6 +261,10 @@ def main() -> int:
     if op == "get":
         print(json.dumps({k: env[k] for k in req.get("keys", env) if k in env}))
         return 0
+    bad = sorted(k for k, v in req.get("set", {}).items() if any(c in v for c in "\r\n\0"))
+    if bad:  # one line per variable: a line break would cut the value short
+        sys.stderr.write(f"line breaks are not allowed in values (of {', '.join(bad)})\n")
+        return 2
     before = dict(env)
     for key in req.get("generate", []):
         if not env.get(key):
