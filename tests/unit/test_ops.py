@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from djship.commands.ops_cmd import log_command
 from djship.config import validate
+from djship.config.schema import Host
 from djship.errors import UsageError
-from djship.ops import db, envvars, status
+from djship.ops import db, envvars, logs, status
 from djship.paths import SitePaths
 from djship.steps import timers, workers
 from djship.steps.provision import is_job_host
@@ -63,31 +66,142 @@ def test_status_parse_and_health() -> None:
     out = ("release:20261122T010203-abc\n"
            'meta:{"commit": "abc", "created": 1.5}\nslot:blue\nservice:active\n'
            "since:Sun 2026-11-22\ndisk:78G 22%\npostgres:active\ncert:\nhttp:200 0.004\n")
-    st = status.parse("web1", Result(0, out, ""))
+    st = status.parse("web1", ["web", "db"], Result(0, out, ""))
     assert st.healthy and st.latency_ms == 4.0 and st.disk_free == "78G"
-    assert st.commit == "abc" and st.disk_used_pct == 22
-    down = status.parse("web1", Result(0, "service:failed\nhttp:502 0.001\n", ""))
+    assert st.commit == "abc" and st.disk_used_pct == 22 and st.problems == []
+    down = status.parse("web1", ["web"], Result(0, "service:failed\nhttp:502 0.001\n", ""))
     assert not down.healthy and down.as_dict()["healthy"] is False
+    assert down.problems == ["app failed", "HTTP 502"]
+    silent = status.parse("web1", ["web"], Result(0, "service:active\nhttp:000 0.0\n", ""))
+    assert silent.problems == ["HTTP no answer"]
 
 
-def test_logs_commands() -> None:
-    app = log_command(P, "app", 20, True, "1h", "ERROR").render()
-    assert app == "journalctl --no-pager -o short-iso -u 'djship-blog@*' -n 20 -f --since -1h --grep ERROR"
-    nginx = log_command(P, "nginx", 5, False, None, None).render()
-    assert nginx == "tail -q -n 5  /var/log/nginx/access.log /var/log/nginx/error.log"
+@pytest.mark.parametrize(("roles", "out", "problems"), [
+    (["db"], "postgres:down\n", ["postgres down"]),
+    (["db"], "postgres:active\n", []),
+    (["worker"], "service:inactive\n", ["app inactive"]),
+    (["lb"], "", []),
+    (["web"], "service:active\nhttp:301 0.01\n", []),
+])
+def test_status_problems_depend_on_roles(roles: list[str], out: str,
+                                         problems: list[str]) -> None:
+    assert status.parse("h", roles, Result(0, out, "")).problems == problems
+
+
+def test_status_unreachable_host_is_a_problem_whatever_its_roles() -> None:
+    st = status.HostStatus("lb1", ["lb"], service="unreachable: cannot connect")
+    assert st.problems == ["unreachable: cannot connect"]
+
+
+def test_status_certificate_days_left() -> None:
+    now = 1_800_000_000.0  # 2027-01-15
+    st = status.parse("h", ["web"], Result(0, "service:active\nhttp:200 0.1\n"
+                                           "cert:Feb 20 10:00:00 2027 GMT\n", ""), now=now)
+    assert st.cert_days_left == 36 and st.healthy
+    soon = status.parse("h", ["web"], Result(0, "service:active\nhttp:200 0.1\n"
+                                             "cert:Jan 20 10:00:00 2027 GMT\n", ""), now=now)
+    assert soon.problems == ["certificate expires in 5 days"]
+    assert status.days_left("garbage", now) is None
+
+
+def test_status_probe_uses_https_and_the_certificate_when_tls() -> None:
+    plain = status.probe(P, status.Target("example.com", "/health/", web=True)).render()
+    assert "-H 'Host: example.com' 'http://127.0.0.1/health/'" in plain
+    assert "openssl" not in plain and "pg_isready" in plain
+    tls = status.probe(P, status.Target("example.com", "/health/", web=True, https=True,
+                                        cert="/etc/letsencrypt/live/blog/cert.pem")).render()
+    assert "--resolve example.com:443:127.0.0.1 'https://example.com/health/'" in tls
+    assert "-in /etc/letsencrypt/live/blog/cert.pem" in tls
+    no_web = status.probe(P, status.Target("example.com", "/", web=False)).render()
+    assert "curl" not in no_web
+
+
+def test_status_health_host_skips_redirected_names() -> None:
+    assert status.health_host(["www.example.com", "example.com"], "apex") == "example.com"
+    assert status.health_host(["example.com", "www.example.com"], "www") == "www.example.com"
+    assert status.health_host(["example.com", "www.example.com"], "none") == "example.com"
+    assert status.health_host([], "none") == "localhost"
+
+
+def test_logs_journal_commands() -> None:
+    default = logs.log_command(P, "app", logs.Query()).render()
+    assert default == ("journalctl --no-pager -q -o short-iso -u 'djship-blog@*' "
+                       "-u 'djship-blog-*' -n 50")
+    app = logs.log_command(P, "app", logs.Query(20, True, "1h", "a.b")).render()
+    assert app == ("journalctl --no-pager -q -o short-iso -u 'djship-blog@*' -u 'djship-blog-*' "
+                   "--since -1h -f --case-sensitive=yes --grep 'a\\.b'")
+    # journalctl's -n counts from --since onwards: the newest N come from tail.
+    window = logs.log_command(P, "app", logs.Query(5, False, "30min", None)).render()
+    assert window.endswith("--since -30min | tail -n 5")
+    dated = logs.log_command(P, "app", logs.Query(None, False, "2026-01-01 12:00", None))
+    assert dated.render().endswith("--since '2026-01-01 12:00'")
+
+
+def test_logs_file_commands() -> None:
+    nginx = logs.log_command(P, "nginx", logs.Query(5)).render()
+    assert nginx == "tail -q -n 5 /var/log/nginx/access.log /var/log/nginx/error.log"
+    follow = logs.log_command(P, "postgres", logs.Query(None, True)).render()
+    assert follow == "tail -q -n 50 -F /var/log/postgresql/*.log"
+
+
+@pytest.mark.parametrize(("text", "out"), [
+    ("GET /x", "GET /x\n"), ("nothing like it", ""), ("'; rm -rf /", ""), (".*", ""),
+])
+def test_logs_grep_is_literal_and_no_match_is_not_a_failure(tmp_path: Path, text: str,
+                                                            out: str) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("GET /x\nPOST /y\n")
+    line = logs.log_command(P, "nginx", logs.Query(10, grep=text)).render()
+    line = line.replace("/var/log/nginx/access.log /var/log/nginx/error.log", str(log))
+    proc = subprocess.run(["bash", "-c", f"set -eu -o pipefail; {line}"], capture_output=True,
+                          text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (0, out), proc.stderr
+    missing = line.replace(str(log), str(log) + ".missing")
+    broken = subprocess.run(["bash", "-c", f"set -eu -o pipefail; {missing}"],
+                            capture_output=True, text=True, check=False)
+    assert broken.returncode == 1  # tail failed and nothing matched: reported as an error
+
+
+def test_log_sources_follow_roles() -> None:
+    web_db = Host(name="a", address="192.0.2.1", roles=["web", "db"])
+    lb = Host(name="b", address="192.0.2.2", roles=["lb"])
+    worker = Host(name="c", address="192.0.2.3", roles=["worker"])
+    assert logs.sources_on(web_db, "all") == ["app", "nginx", "postgres"]
+    assert logs.sources_on(lb, "all") == ["nginx"] and logs.sources_on(lb, "app") == []
+    assert logs.sources_on(worker, "all") == ["app"]
 
 
 def test_backup_names_and_scripts() -> None:
     script, name = db.backup(P, 3, now=0)
     assert name == "manual-19700101T000000.dump"
     assert "envtool.py backup /etc/djship/blog.env /srv/blog/shared/backups/" in script.render()
+    assert "ls -1t /srv/blog/shared/backups/manual-*.dump" in script.render()
     assert "tail -n +4" in script.render()
-    for bad in ["../etc/passwd", "/x.dump", "manual-x.sql", ""]:
+    unrotated, name = db.backup(P, None, "prerestore", now=0)
+    assert name == "prerestore-19700101T000000.dump" and "tail" not in unrotated.render()
+    for bad in ["../etc/passwd", "/x.dump", "manual-x.sql", "", "other-1.dump",
+                "manual-1.dump/../../x.dump"]:
         with pytest.raises(UsageError):
             db.check_name(bad)
-    restore = db.restore(P, "manual-1.dump", "green").render()
-    assert restore.index("systemctl stop djship-blog@green") < restore.index("envtool.py restore")
-    assert "trap 'systemctl start djship-blog@green.service' EXIT" in restore
+    for good in ["manual-1.dump", "pre-20260101T000000-abc.dump", "prerestore-2.dump"]:
+        assert db.check_name(good) == good
+    restore = db.restore(P, "manual-1.dump").commands[-1].render()
+    assert restore == ("python3 /opt/djship/lib/envtool.py restore /etc/djship/blog.env "
+                       "/srv/blog/shared/backups/manual-1.dump")
+    stop = db.stop_app(P, "green").commands[-1].render()
+    assert stop == "systemctl stop djship-blog@green.service 'djship-blog-*@*.service'"
+    assert "systemctl start djship-blog@green.service" in db.start_app(P, "green").render()
+
+
+def test_rotation_keeps_the_newest_of_a_kind(tmp_path: Path) -> None:
+    for i, name in enumerate(["pre-1.dump", "prerestore-1.dump", "prerestore-2.dump",
+                              "prerestore-3.dump", "manual-1.dump"]):
+        (tmp_path / name).write_text(name)
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    line = db.rotate(P, "prerestore", 2).render().replace(P.backups, str(tmp_path))
+    subprocess.run(["bash", "-c", f"set -eu -o pipefail; {line}"], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manual-1.dump", "pre-1.dump", "prerestore-2.dump", "prerestore-3.dump"]
 
 
 def test_backup_listing_parse() -> None:
@@ -153,3 +267,16 @@ def test_guarded_rm_refuses_root_and_outside(tmp_path: object) -> None:
     line = guarded_rm(str(base / "srv" / "site"), str(base / "srv")).render()
     assert subprocess.run(["bash", "-c", line]).returncode == 0
     assert not (base / "srv" / "site").exists()
+
+
+def test_journal_without_entries_is_an_empty_answer() -> None:
+    assert logs.no_entries(1, "")
+    assert not logs.no_entries(1, "Failed to parse timestamp: yesterdayish")
+    assert not logs.no_entries(2, "")
+
+
+def test_values_with_line_breaks_are_refused_by_name() -> None:
+    assert envvars.check_values({"A": "one line"}) == {"A": "one line"}
+    with pytest.raises(UsageError) as exc:
+        envvars.check_values({"KEY": "s3cret\nX=1"})
+    assert "KEY" in exc.value.message and "s3cret" not in exc.value.message

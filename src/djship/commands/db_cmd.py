@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -10,10 +13,14 @@ import click
 from djship.cli import State, cli, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
+from djship.errors import RemoteFailure
 from djship.ops import db
+from djship.ops.restore import Restore
 from djship.paths import SitePaths
-from djship.release import state as release_state
 from djship.runner import Runner
+from djship.shell import Script, cmd
+from djship.transport.base import Transport
+from djship.transport.ssh import SshTransport
 
 
 def db_host(ctx: Context, site: str) -> Host:
@@ -57,7 +64,10 @@ def db_list(state: State, site: str | None) -> None:
                                               db.listing(SitePaths(name)), "list")
     finally:
         ctx.close()
-    for b in db.parse_listing(res.stdout):
+    backups = db.parse_listing(res.stdout)
+    if not backups:
+        ctx.ui.info(f"no backups of site {name} on {host.name} yet: `djship db backup` makes one")
+    for b in backups:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.created))
         click.echo(f"{b.name:<40} {db.human(b.size):>10}  {when}")
 
@@ -68,23 +78,22 @@ def db_list(state: State, site: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
 def db_restore(state: State, site: str | None, backup: str, yes: bool) -> None:
-    """Restore BACKUP into the site's database (the app stops while it runs)."""
+    """Replace the site's data with BACKUP (see `djship db list`).
+
+    The app stops on every host while the restore runs (visitors get an error page for
+    those seconds) and starts again afterwards. The data as it was is saved first as a
+    `prerestore-` backup, so a wrong restore can be undone. Runs under the deploy lock.
+    """
     db.check_name(backup)
     ctx = state.context()
     name = ctx.site_name(site)
     if not yes:
         click.confirm(f"Replace the data of site {name} with {backup}?", abort=True)
-    host = db_host(ctx, name)
-    p = SitePaths(name)
-    runner = Runner(ctx.ui, site=name)
     try:
-        t = ctx.transport(host)
-        st = release_state.parse(runner.check(t, release_state.probe(p), "state"))
-        runner.check(t, db.restore(p, backup, st.live_slot or "blue"), "restore",
-                     hint="the app was started again; the database may be partly restored")
+        safety = Restore(ctx, name).execute(backup)
     finally:
         ctx.close()
-    ctx.ui.step(host.name, "restore", "changed", f"restored {backup}")
+    ctx.ui.info(f"restored {backup}; the data before it is in {safety}")
 
 
 @db_group.command("download")
@@ -94,15 +103,37 @@ def db_restore(state: State, site: str | None, backup: str, yes: bool) -> None:
               help="Local file (default: the backup's name).")
 @pass_state
 def db_download(state: State, site: str | None, backup: str, output: Path | None) -> None:
-    """Copy a backup to this machine (written with mode 0600)."""
+    """Copy a backup to this machine (mode 0600; replaced only once complete)."""
     db.check_name(backup)
     ctx = state.context()
     name = ctx.site_name(site)
+    host = db_host(ctx, name)
+    target = output or Path(backup)
     try:
-        data = ctx.transport(db_host(ctx, name)).get(f"{SitePaths(name).backups}/{backup}")
+        size = fetch(ctx.transport(host), f"{SitePaths(name).backups}/{backup}", target)
     finally:
         ctx.close()
-    target = output or Path(backup)
-    target.touch(mode=0o600)
-    target.write_bytes(data)
-    click.echo(f"{target} ({db.human(len(data))})")
+    click.echo(f"{target} ({db.human(size)})")
+
+
+def fetch(transport: Transport, remote: str, target: Path) -> int:
+    """Stream a remote file into a private temp file beside ``target``, then rename it."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:  # mkstemp: mode 0600
+            if isinstance(transport, SshTransport):
+                transport.connect()
+                script = Script.of([cmd("cat", "--", remote)])
+                err = subprocess.run(transport.argv(script), stdout=out, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, check=False)
+                if err.returncode != 0:
+                    raise RemoteFailure(transport.name, "download", f"cat -- {remote}",
+                                        err.returncode, err.stderr.decode(errors="replace"),
+                                        hint_text="see `djship db list`")
+            else:
+                out.write(transport.get(remote))
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target.stat().st_size

@@ -11,7 +11,10 @@ from djship.paths import SitePaths
 from djship.shell import Script, cmd, raw
 from djship.steps.tools import ENVTOOL
 
-NAME = re.compile(r"^(manual|scheduled|pre)-[0-9A-Za-z-]+\.dump$")
+# manual: `djship db backup`; scheduled: the timer; pre: before a deploy's migrations;
+# prerestore: what the database held just before a `djship db restore`.
+KINDS = ("manual", "scheduled", "pre", "prerestore")
+NAME = re.compile(rf"^({'|'.join(KINDS)})-[0-9A-Za-z-]+\.dump$")
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,18 @@ def check_name(name: str) -> str:
     return name
 
 
-def backup(p: SitePaths, keep: int, kind: str = "manual", now: float | None = None
+def backup(p: SitePaths, keep: int | None, kind: str = "manual", now: float | None = None
            ) -> tuple[Script, str]:
-    """Dump now into the backup folder; keep the newest ``keep`` of this kind."""
+    """Dump now into the backup folder; then keep the newest ``keep`` of this kind."""
     name = f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.dump"
-    script = Script.of([
-        cmd("python3", ENVTOOL, "backup", p.env_file, f"{p.backups}/{name}"),
-        cmd(raw(f"ls -1t {p.backups}/{kind}-*.dump 2>/dev/null | tail -n +{keep + 1} |"),
-            "xargs", "-r", "rm", "-f", "--"),
-    ])
-    return script, name
+    dump = cmd("python3", ENVTOOL, "backup", p.env_file, f"{p.backups}/{name}")
+    return Script.of([dump, *(rotate(p, kind, keep).commands if keep else [])]), name
+
+
+def rotate(p: SitePaths, kind: str, keep: int) -> Script:
+    """Delete all but the newest ``keep`` backups of a kind."""
+    return Script.of([cmd(raw(f"ls -1t {p.backups}/{kind}-*.dump 2>/dev/null | "
+                              f"tail -n +{keep + 1} |"), "xargs", "-r", "rm", "-f", "--")])
 
 
 def listing(p: SitePaths) -> Script:
@@ -58,14 +63,30 @@ def parse_listing(text: str) -> list[Backup]:
     return sorted(out, key=lambda b: b.created, reverse=True)
 
 
-def restore(p: SitePaths, name: str, slot: str) -> Script:
-    """Stop the app, restore the dump into the site's database, start the app again."""
+def exists(p: SitePaths, name: str) -> Script:
+    """Exit 0 when the backup is there."""
+    return Script.of([cmd("test", "-f", f"{p.backups}/{check_name(name)}")])
+
+
+def stop_app(p: SitePaths, slot: str | None) -> Script:
+    """Stop the site's live gunicorn slot and its worker processes on a host."""
+    units = [p.unit_name(slot)] if slot else []
+    return Script.of([cmd("systemctl", "stop", *units, f"djship-{p.site}-*@*.service")])
+
+
+def restore(p: SitePaths, name: str) -> Script:
+    """Restore the dump into the site's database (one transaction: all or nothing)."""
+    return Script.of([
+        cmd("python3", ENVTOOL, "restore", p.env_file, f"{p.backups}/{check_name(name)}"),
+    ])
+
+
+def start_app(p: SitePaths, slot: str) -> Script:
+    """Start the live slot again (the release it served is still linked to it)."""
     unit = p.unit_name(slot)
     return Script.of([
-        cmd("test", "-f", f"{p.backups}/{check_name(name)}"),
-        cmd("systemctl", "stop", unit),
-        cmd(raw("trap 'systemctl start " + unit + "' EXIT")),
-        cmd("python3", ENVTOOL, "restore", p.env_file, f"{p.backups}/{name}"),
+        cmd(raw("if ! systemctl start"), unit, raw("; then"), "journalctl", "-u", unit, "-n",
+            "40", "--no-pager", "-o", "cat", raw(">&2; exit 1; fi")),
     ])
 
 

@@ -1,0 +1,92 @@
+"""`djship db restore`: the site's data replaced by a backup, with the app stopped meanwhile.
+
+Under the deploy lock, so no deploy or restart switches slots halfway. The database as it
+was is saved first (a ``prerestore-`` backup, so a wrong restore can be undone), then the
+app stops on every host, the dump is restored in one transaction on the backup host, and
+the app starts again and is health-checked, whether the restore worked or not.
+"""
+
+from __future__ import annotations
+
+from djship.errors import DjshipError, UsageError
+from djship.ops import db
+from djship.release import scripts
+from djship.release.pipeline import Pipeline, Target
+
+
+class Restore(Pipeline):
+    """Replace the site's data with a backup kept on its first web/worker host."""
+
+    @property
+    def keeper(self) -> Target:
+        """The host that keeps the backups (the one `db backup` writes to)."""
+        return self.targets[0]
+
+    def execute(self, name: str) -> str:
+        """Restore ``name``; returns the name of the safety backup taken first."""
+        self.lock_all()
+        try:
+            self.read_state()
+            if not self.keeper.transport.run(db.exists(self.paths, name)).ok:
+                raise UsageError(f"no backup {name} on {self.keeper.name}",
+                                 hint="see `djship db list`")
+            safety = self.save()
+            try:
+                self.phase("stop", self.stop)
+                self.phase("restore", lambda t: self.restore(t, name, safety), [self.keeper])
+            finally:
+                self.start_again()
+                # Only now: rotating first could delete the very backup being restored.
+                keep = self.config.sites[self.site].backups.keep
+                self.keeper.transport.run(db.rotate(self.paths, "prerestore", keep))
+            return safety
+        finally:
+            self.unlock_all()
+
+    def save(self) -> str:
+        """Back up the data as it is now; its name."""
+        script, safety = db.backup(self.paths, None, "prerestore")
+
+        def save(t: Target) -> str:
+            self.run(t, "save", script, hint="nothing was changed")
+            return f"current data saved as {safety}"
+
+        self.phase("save", save, [self.keeper])
+        return safety
+
+    def stop(self, t: Target) -> str:
+        """Stop the app (live slot and workers) on a host."""
+        self.run(t, "stop", db.stop_app(self.paths, t.state.live_slot))
+        return "app stopped"
+
+    def restore(self, t: Target, name: str, safety: str) -> str:
+        """Restore the dump on the backup host."""
+        self.run(t, "restore", db.restore(self.paths, name),
+                 hint=f"the restore runs in one transaction, so the data is as it was "
+                      f"(also saved as {safety}); the app is started again")
+        return f"restored {name}"
+
+    def start_again(self) -> None:
+        """Start each host's live slot, health-check web hosts, restart workers."""
+        site = self.config.sites[self.site]
+        host_header = site.domains[0] if site.domains else "localhost"
+
+        def start(t: Target) -> str | None:
+            slot = t.state.live_slot
+            if not slot:
+                return "no release yet"
+            self.run(t, "start", db.start_app(self.paths, slot),
+                     hint="the app did not come back: see its log above")
+            if "web" in t.host.roles:
+                self.run(t, "health", scripts.health(self.paths, slot, host_header,
+                                                     site.health_path, site.health_timeout),
+                         hint="the app runs on the restored data but fails its health check")
+            return f"{slot} serving again"
+
+        try:
+            self.phase("start", start)
+        finally:
+            try:
+                self.restart_workers()
+            except DjshipError as exc:
+                self.ctx.ui.warn(f"workers did not restart: {exc.message}")

@@ -1,0 +1,140 @@
+"""`djship db restore` and `djship env` through recording transports: what is sent, in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from djship.commands import env_cmd
+from djship.config import Config, validate
+from djship.config.loader import Source
+from djship.context import Context
+from djship.errors import DjshipError, RemoteFailure, UsageError
+from djship.ops import envvars
+from djship.ops.restore import Restore
+from djship.transport.base import Result
+from djship.transport.recording import RecordingTransport
+from djship.ui import UI
+
+CONFIG = validate({
+    "project": {"name": "blog", "settings": "blog.settings", "wsgi": "blog.wsgi:application"},
+    "sites": {"blog": {
+        "domains": ["example.com"],
+        "health_path": "/health/",
+        "processes": {"queue": {"command": "manage.py qcluster"}},
+        "backups": {"keep": 3},
+    }},
+    "hosts": [{"name": "web1", "address": "192.0.2.10", "roles": ["web", "db"]},
+              {"name": "work1", "address": "192.0.2.11", "roles": ["worker"]}],
+})
+STATE = Result(0, "current:20261122T010203-abc1234\nslot:green\nactive:active\n", "")
+
+
+def context(config: Config, transports: dict[str, RecordingTransport]) -> Context:
+    """A Context whose hosts are recording transports."""
+    ctx = Context(config, Source(Path("/nowhere/djship.toml")), UI())
+    ctx._transports.update(transports)
+    return ctx
+
+
+def fakes(responses: dict[str, Result] | None = None) -> dict[str, RecordingTransport]:
+    """One recording transport per host, answering the state probe and ``responses``
+    (substring of the script → result)."""
+    answers = {"current:$(basename": STATE, **(responses or {})}
+    return {name: RecordingTransport(name, dict(answers)) for name in ("web1", "work1")}
+
+
+def order(t: RecordingTransport, needles: list[str]) -> list[str]:
+    """Which of ``needles`` each sent script contains, in sending order."""
+    return [n for text in t.scripts() for n in needles if n in text]
+
+
+STEPS = ["mkdir /srv/blog/.lock", "test -f", "backup /etc/djship/blog.env",
+         "systemctl stop", "envtool.py restore", "systemctl start", "--unix-socket",
+         "prerestore-*.dump", "rm -rf -- /srv/blog/.lock"]
+
+
+def test_restore_saves_stops_restores_starts_in_order_under_the_lock() -> None:
+    hosts = fakes()
+    safety = Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
+    assert safety.startswith("prerestore-") and safety.endswith(".dump")
+    assert order(hosts["web1"], STEPS) == STEPS
+    stop = next(s for s in hosts["web1"].scripts() if "systemctl stop" in s)
+    assert "djship-blog@green.service" in stop
+    worker = order(hosts["work1"], [*STEPS, "systemctl restart djship-blog-queue@1"])
+    assert worker == ["mkdir /srv/blog/.lock", "systemctl stop", "systemctl start",
+                      "systemctl restart djship-blog-queue@1", "rm -rf -- /srv/blog/.lock"]
+
+
+def test_failed_restore_still_starts_the_app_and_unlocks() -> None:
+    hosts = fakes({"envtool.py restore": Result(1, "", "pg_restore: error: boom")})
+    with pytest.raises(RemoteFailure) as exc:
+        Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
+    assert exc.value.step == "restore" and "one transaction" in (exc.value.hint or "")
+    sent = order(hosts["web1"], STEPS)
+    assert sent[-4:] == ["systemctl start", "--unix-socket", "prerestore-*.dump",
+                         "rm -rf -- /srv/blog/.lock"]
+
+
+def test_missing_backup_changes_nothing() -> None:
+    hosts = fakes({"test -f": Result(1, "", "")})
+    with pytest.raises(UsageError, match=r"no backup manual-9\.dump on web1"):
+        Restore(context(CONFIG, hosts), "blog").execute("manual-9.dump")
+    for t in hosts.values():
+        assert not order(t, ["systemctl stop", "systemctl start", "envtool.py restore",
+                             "envtool.py backup"])
+        assert "rm -rf -- /srv/blog/.lock" in t.scripts()[-1]
+
+
+def test_restore_refused_while_a_deploy_holds_the_lock() -> None:
+    hosts = fakes()
+    hosts["web1"].responses["mkdir /srv/blog/.lock"] = Result(75, "", "held by: ann@laptop")
+    with pytest.raises(DjshipError, match="another deploy is running"):
+        Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
+    assert not [s for t in hosts.values() for s in t.scripts() if "systemctl" in s]
+
+
+def env_change(changed: list[str]) -> dict[str, RecordingTransport]:
+    return fakes({"envtool.py": Result(0, json.dumps({"changed": changed}), "")})
+
+
+def test_env_set_sends_values_on_stdin_to_every_app_host() -> None:
+    hosts = env_change(["FOO"])
+    env_cmd.apply(context(CONFIG, hosts), "blog",
+                  envvars.EnvChange({"FOO": "s3cret-value"}, []), restart=False)
+    for t in hosts.values():
+        (sent,) = t.sent
+        assert "s3cret-value" not in sent.text
+        assert json.loads(sent.stdin or b"")["set"] == {"FOO": "s3cret-value"}
+
+
+def test_env_set_without_a_change_does_not_restart() -> None:
+    hosts = env_change([])
+    env_cmd.apply(context(CONFIG, hosts), "blog", envvars.EnvChange({"FOO": "x"}, []),
+                  restart=True)
+    assert all(len(t.sent) == 1 for t in hosts.values())  # no lock, no restart
+
+
+def test_short_values_are_not_masked_long_ones_are() -> None:
+    ui = UI()
+    envvars.mask_values(ui, ["1", "yes", "a-long-secret"])
+    assert ui.mask("release 20261122T010203 yes a-long-secret") == "release 20261122T010203 yes ***"
+
+
+def test_read_values_masks_and_tolerates_fresh_hosts() -> None:
+    t = RecordingTransport("web1", {"envtool.py": Result(0, '{"SECRET_KEY": "k3y-value-long"}',
+                                                         "")})
+    ctx = context(CONFIG, {"web1": t})
+    host = CONFIG.hosts[0]
+    values = envvars.read_values(ctx, host, envvars.get_request(envvars.SitePaths("blog"),
+                                                                None), site="blog")
+    assert values == {"SECRET_KEY": "k3y-value-long"}
+    assert ctx.ui.mask("k3y-value-long") == "***"
+    fresh = RecordingTransport("web1", {"envtool.py": Result(2, "", "No such file")})
+    ctx = context(CONFIG, {"web1": fresh})
+    request = envvars.get_request(envvars.SitePaths("blog"), None)
+    assert envvars.read_values(ctx, host, request, site="blog", missing_ok=True) == {}
+    with pytest.raises(RemoteFailure):
+        envvars.read_values(ctx, host, request, site="blog")
