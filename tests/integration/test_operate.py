@@ -20,6 +20,7 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +51,10 @@ from djship.sandbox.records import SandboxInfo
 
 LOAD_CLIENTS = 8
 MIN_LOAD_SECONDS = 15.0
-KEEP_BACKUPS = 4
+# A slow answer is not a failed one: on a busy machine, disk stalls have held every request
+# for over 10 s. Beyond nginx's 60 s proxy timeout, so a hung app still shows as a 504.
+REQUEST_TIMEOUT = 75.0
+KEEP_BACKUPS = 2
 BACKUP_SCHEDULE = "*-*-* 03:17:00"
 SITE_USER = f"djship-{SITE}"
 BACKUP_NAME = re.compile(r"^(manual|scheduled|pre)-[0-9A-Za-z-]+\.dump$")
@@ -131,7 +135,7 @@ def test_status_after_deploy_is_healthy(project: Project, sandbox: SandboxInfo) 
     assert run.returncode == 0, str(run)
     line = run.stdout.strip()
     assert f"release {release} (" in line, line
-    assert "app active" in line, line
+    assert re.search(r"app active for \d+[smhd],", line), line
     m = re.search(r"HTTP 200 in (\d+) ms", line)
     assert m, line
     m = re.search(r"disk free (\d+(?:\.\d+)?[KMGT])\b", line)
@@ -145,6 +149,8 @@ def test_status_after_deploy_is_healthy(project: Project, sandbox: SandboxInfo) 
     assert isinstance(report["latency_ms"], float) and 0 < report["latency_ms"] < 10_000, report
     assert report["disk_free"] and 0 < int(str(report["disk_used_pct"])) < 100, report
     assert report["postgres"] == "active" and report["drift"] == [], report
+    assert report["problems"] == [], report
+    assert isinstance(report["uptime_s"], int) and report["uptime_s"] > 0, report
     assert re.fullmatch(r"[0-9a-f]{7,40}", str(report["commit"])), report
     assert abs(time.time() - float(str(report["released_at"]))) < 3600, report
     free = sandbox.run(f"df -P -h /srv/{SITE} | tail -1").stdout.split()[3]
@@ -159,7 +165,9 @@ def test_status_reports_a_stopped_app_and_exits_nonzero(project: Project,
         run = project.djship("status")
         json_run, report = status_json(project)
     finally:
-        sandbox.run(["systemctl", "start", unit])
+        started = sandbox.run(["systemctl", "start", unit], check=False)
+        assert started.returncode == 0, sandbox.run(
+            f"journalctl -u {unit} -n 80 --no-pager", check=False).stdout
         wait_http(sandbox.address, "/health/")
     assert run.returncode == 1, str(run)
     assert TRACEBACK not in run.output
@@ -168,6 +176,8 @@ def test_status_reports_a_stopped_app_and_exits_nonzero(project: Project,
     assert json_run.returncode == 1, str(json_run)
     assert report["healthy"] is False and report["service"] in ("inactive", "failed"), report
     assert report["http_status"] == 502, report
+    assert f"app {report['service']}" in report["problems"] and "HTTP 502" in report["problems"]
+    assert "PROBLEMS: app " in run.stdout, run.stdout
     again = project.djship("status")
     assert again.returncode == 0 and "app active" in again.stdout, str(again)
 
@@ -217,18 +227,20 @@ class Follower:
     proc: subprocess.Popen[str]
     lines: queue.Queue[str]
 
+    seen: list[str]
+
     def wait_for(self, text: str, seconds: float = 60) -> str:
-        """The first line containing ``text``; fails after ``seconds``."""
+        """The first line so far containing ``text``; fails after ``seconds``."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while True:
+            found = next((line for line in self.seen if text in line), None)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, f"no line with {text!r} within {seconds}s"
             try:
-                line = self.lines.get(timeout=0.5)
+                self.seen.append(self.lines.get(timeout=0.5))
             except queue.Empty:
                 assert self.proc.poll() is None, f"logs -f ended early ({self.proc.returncode})"
-                continue
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} within {seconds}s")
 
 
 @contextmanager
@@ -246,7 +258,7 @@ def follow(project: Project, *args: str) -> Iterator[Follower]:
 
     threading.Thread(target=pump, daemon=True).start()
     try:
-        yield Follower(proc, lines)
+        yield Follower(proc, lines, [])
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -254,9 +266,17 @@ def follow(project: Project, *args: str) -> Iterator[Follower]:
 
 
 def remote_tails(sandbox: SandboxInfo) -> list[str]:
-    """`tail -F` processes on the sandbox (what logs -f runs there)."""
-    out = sandbox.run("pgrep -af 'tail -q' || true").stdout
+    """`tail -F` and `journalctl -f` processes on the sandbox (what logs -f runs there)."""
+    out = sandbox.run("pgrep -af 'tail -q|journalctl --no-pager' || true").stdout
     return [ln for ln in out.splitlines() if "pgrep" not in ln and ln.strip()]
+
+
+def wait_gone(sandbox: SandboxInfo, seconds: float = 15) -> list[str]:
+    """Wait for the follow processes on the sandbox to end; those still there."""
+    deadline = time.monotonic() + seconds
+    while (left := remote_tails(sandbox)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 def test_logs_nginx_follow_prints_new_requests_and_ends_on_ctrl_c(
@@ -278,11 +298,39 @@ def test_logs_nginx_follow_prints_new_requests_and_ends_on_ctrl_c(
         assert f.proc.stderr is not None
         err = f.proc.stderr.read()
     assert code == 0, (code, err)
-    assert TRACEBACK not in err and "Traceback" not in err, err
-    deadline = time.monotonic() + 15
-    while remote_tails(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not remote_tails(sandbox), "logs -f left its tail running on the server"
+    assert "Traceback" not in err and "error:" not in err, err
+    assert not wait_gone(sandbox), "logs -f left its tail running on the server"
+
+
+def test_logs_all_follow_ends_on_sigint_to_djship_alone(project: Project,
+                                                        sandbox: SandboxInfo) -> None:
+    """`kill -INT` of djship alone (its ssh children untouched) ends every stream too."""
+    with follow(project, "all", "-f", "-n", "1") as f:
+        for src in ("app", "nginx", "postgres"):
+            f.wait_for(f"[{sandbox.name} {src}]")
+        assert len(remote_tails(sandbox)) >= 3
+        f.proc.send_signal(signal.SIGINT)
+        code = f.proc.wait(timeout=30)
+        assert f.proc.stderr is not None
+        err = f.proc.stderr.read()
+    assert code == 0 and "Traceback" not in err, (code, err)
+    assert not wait_gone(sandbox), "logs -f left a process running on the server"
+
+
+def test_logs_since_and_grep_without_matches(project: Project, sandbox: SandboxInfo) -> None:
+    marker = f"since-{secrets.token_hex(6)}"
+    assert request(sandbox.address, f"/health/?{marker}").status == 200
+    time.sleep(1)
+    recent = project.djship("logs", "app", "--since", "10min", "-n", "3")
+    assert recent.returncode == 0, str(recent)
+    lines = recent.stdout.splitlines()
+    assert 0 < len(lines) <= 3, recent.stdout
+    newest = project.djship("logs", "app", "-n", "3").stdout.splitlines()
+    assert lines == newest, "--since -n N shows the newest N lines of the window"
+    none = project.djship("logs", "all", "--grep", "no-such-text-" + marker)
+    assert none.returncode == 0 and none.stdout == "", str(none)
+    old = project.djship("logs", "nginx", "--since", "1h", "-n", "1")
+    assert old.returncode == 0 and "--since filters the app log only" in old.stderr, str(old)
 
 
 # --- 3. run, shell ----------------------------------------------------------------------
@@ -341,6 +389,9 @@ def test_run_passes_exit_status_through(project: Project, sandbox: SandboxInfo) 
     assert unknown.returncode == 1, str(unknown)
     assert "Unknown command" in unknown.output, str(unknown)
     assert TRACEBACK not in unknown.output
+    dbshell = project.djship("run", "--", "manage.py", "dbshell", "--", "-c",
+                             "SELECT 40 + 2 AS answer")
+    assert dbshell.returncode == 0 and re.search(r"^\s*42$", dbshell.stdout, re.M), dbshell
     seven = project.djship("run", "--", "sh", "-c", "exit 7")
     assert seven.returncode == 7, str(seven)
     who = project.djship("run", "--", "python", "-c",
@@ -370,26 +421,43 @@ def read_until(fd: int, text: bytes, seconds: float) -> bytes:
     return buf
 
 
-def test_shell_is_interactive_on_a_terminal(project: Project, sandbox: SandboxInfo) -> None:
-    """`djship shell` on a terminal: a Django shell that reads what we type."""
+@contextmanager
+def on_terminal(project: Project, *args: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run `djship ARGS` attached to a fresh pseudo-terminal; yields (terminal fd, process)."""
     main, child = pty.openpty()
-    argv = [DJSHIP, "-C", str(project.root), "-e", "test", "shell"]
+    argv = [DJSHIP, "-C", str(project.root), "-e", "test", *args]
     proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, env=djship_env(),
                             start_new_session=True)
     os.close(child)
     try:
-        read_until(main, b">>> ", 120)
-        os.write(main, b"from entries.models import Entry; print('rows', 40 + 2)\n")
-        out = read_until(main, b"rows 42", 60)
-        os.write(main, b"exit()\n")
-        code = proc.wait(timeout=60)
+        yield main, proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(main)
+
+
+def test_shell_is_interactive_on_a_terminal(project: Project, sandbox: SandboxInfo) -> None:
+    """`djship shell` on a terminal: a Django shell that reads what we type."""
+    with on_terminal(project, "shell") as (term, proc):
+        read_until(term, b">>> ", 120)
+        os.write(term, b"from entries.models import Entry; print('rows', 40 + 2)\n")
+        out = read_until(term, b"rows 42", 60)
+        os.write(term, b"exit()\n")
+        code = proc.wait(timeout=60)
     assert b"Traceback" not in out, out
     assert code == 0
+
+
+def test_ssh_opens_a_login_shell_and_passes_its_status(project: Project,
+                                                       sandbox: SandboxInfo) -> None:
+    with on_terminal(project, "ssh") as (term, proc):
+        os.write(term, b"echo answer-$((6 * 7)); hostname\n")
+        out = read_until(term, b"answer-42", 120)
+        os.write(term, b"exit 3\n")
+        code = proc.wait(timeout=60)
+    assert code == 3, out
 
 
 # --- 4. env -----------------------------------------------------------------------------
@@ -408,6 +476,7 @@ while not os.path.exists(stop) and time.monotonic() < end:
                     seen.add(fh.read().replace(b"\0", b" ").strip())
             except OSError:
                 pass
+    time.sleep(0.005)  # a scan takes longer than this; the helper lives ~100 ms
 with open(out, "wb") as fh:
     fh.write(b"\n".join(sorted(seen)) + b"\n")
 """
@@ -469,7 +538,7 @@ def test_env_set_restarts_without_failed_requests_and_leaks_nowhere(
     before = current_release(sandbox), live_unit(sandbox)
     with process_sampler(sandbox) as seen:
         load = Load(sandbox.address, DOMAIN, ["/foo/", "/"], concurrency=LOAD_CLIENTS,
-                    max_seconds=300)
+                    max_seconds=300, timeout=REQUEST_TIMEOUT)
         began = time.monotonic()
         with load:
             time.sleep(2)
@@ -478,6 +547,9 @@ def test_env_set_restarts_without_failed_requests_and_leaks_nowhere(
             result: LoadResult = load.stop()
     assert run.returncode == 0, str(run)
     assert result.total >= 100 and result.failures == 0, result.summary()
+    if result.slowest > 10:
+        warnings.warn(f"slow requests during env set (a busy machine?): {result.summary()}",
+                      stacklevel=1)
     # Every answer after the command returned has the new value.
     assert {foo_served(sandbox.address) for _ in range(20)} == {value}
     assert result.statuses.get("200") == result.total
@@ -491,6 +563,7 @@ def test_env_set_restarts_without_failed_requests_and_leaks_nowhere(
     assert any("envtool.py" in line for line in seen), seen[:50]
     assert not [line for line in seen if value in line]
     assert value not in run.output, str(run)
+    assert f"restarted {SITE} on release {before[0]}" in run.stderr, str(run)
     listed = project.djship("env", "list")
     assert listed.returncode == 0 and "FOO=***" in listed.stdout, str(listed)
     assert value not in listed.output
@@ -559,18 +632,31 @@ def test_db_backup_delete_restore_brings_rows_back(manual_backup: str, project: 
     assert run.returncode == 0, str(run)
     assert TRACEBACK not in run.output
     assert count_entries(sandbox) == rows
-    wait_http(sandbox.address, "/health/")
+    # The app is back (health-checked) by the time the command returns.
     page = request(sandbox.address, "/")
     assert page.status == 200 and "Ada was here before the backup" in page.body
     assert "Grace was here before the backup" in page.body
     assert sandbox.run(["systemctl", "is-active", live_unit(sandbox)]).stdout.strip() == "active"
+    assert sandbox.run(f"test -e /srv/{SITE}/.lock", check=False).returncode != 0
+
+    # The data as it was (no rows) was saved first: restoring that undoes the restore.
+    m = re.search(r"the data before it is in (prerestore-\S+\.dump)", run.stderr)
+    assert m, run.stderr
+    undo = project.djship("db", "restore", m.group(1), "--yes")
+    assert undo.returncode == 0, str(undo)
+    assert count_entries(sandbox) == 0
+    assert "Ada was here" not in request(sandbox.address, "/").body
 
 
 def test_db_restore_refuses_unknown_backups(project: Project) -> None:
     for bad in ("../../etc/passwd", "manual-nosuch.dump"):
         run = project.djship("db", "restore", bad, "--yes")
-        assert run.returncode != 0, str(run)
-        assert TRACEBACK not in run.output and run.stderr.startswith("error:"), str(run)
+        assert run.returncode == 2, str(run)
+        assert TRACEBACK not in run.output, str(run)
+        errors = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+        assert errors and bad in errors[0], str(run)
+        assert "djship db list" in run.stderr, str(run)
+        assert "stop" not in run.stderr, "the app was stopped for a backup that is not there"
 
 
 def test_db_list_shows_sizes_and_times(manual_backup: str, project: Project,
@@ -578,6 +664,7 @@ def test_db_list_shows_sizes_and_times(manual_backup: str, project: Project,
     listed = backups_listed(project)
     assert manual_backup in listed, listed
     assert any(n.startswith("pre-") for n in listed), "the deploy's pre-migrate backup"
+    assert any(n.startswith("prerestore-") for n in listed), "the restore's safety backup"
     on_disk = dict(line.split() for line in sandbox.run(
         f"cd /srv/{SITE}/shared/backups && stat -c '%n %s' *.dump").stdout.splitlines())
     assert set(listed) == set(on_disk)

@@ -21,20 +21,25 @@ class LoadResult:
     failures: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    slowest: float = 0.0
 
     def summary(self) -> str:
         """One line for logs and benchmark output."""
         return (f"{self.total} requests, {self.failures} failed, "
-                f"statuses {dict(self.statuses)}, first errors {self.errors[:3]}")
+                f"statuses {dict(self.statuses)}, first errors {self.errors[:3]}, "
+                f"slowest {self.slowest:.2f}s")
 
 
 class Load:
     """``concurrency`` clients requesting ``paths`` on ``address`` with a Host header."""
 
     def __init__(self, address: str, host_header: str, paths: list[str], *,
-                 concurrency: int = 10, max_seconds: float = 120.0, port: int = 80) -> None:
+                 concurrency: int = 10, max_seconds: float = 120.0, port: int = 80,
+                 timeout: float = 10.0) -> None:
         self.address, self.host_header, self.paths, self.port = address, host_header, paths, port
         self.concurrency = concurrency
+        # Per request. A slow answer is not a failed one: tests on a busy machine raise it.
+        self.timeout = timeout
         self.deadline = time.monotonic() + max_seconds
         self.result = LoadResult()
         self._stop = threading.Event()
@@ -54,12 +59,13 @@ class Load:
         """Stop all clients and return the counts."""
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=15)
+            t.join(timeout=self.timeout + 5)
         return self.result
 
-    def _record(self, status: str, ok: bool, error: str = "") -> None:
+    def _record(self, status: str, ok: bool, error: str = "", seconds: float = 0.0) -> None:
         with self._lock:
             self.result.total += 1
+            self.result.slowest = max(self.result.slowest, seconds)
             self.result.statuses[status] += 1
             if not ok:
                 self.result.failures += 1
@@ -71,14 +77,17 @@ class Load:
         while not self._stop.is_set() and time.monotonic() < self.deadline:
             path = self.paths[i % len(self.paths)]
             i += 1
-            conn = http.client.HTTPConnection(self.address, self.port, timeout=10)
+            conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
+            began = time.monotonic()
             try:
                 conn.request("GET", path, headers={"Host": self.host_header})
                 resp = conn.getresponse()
                 resp.read()
                 ok = 200 <= resp.status < 300
-                self._record(str(resp.status), ok, f"{path}: HTTP {resp.status}")
+                self._record(str(resp.status), ok, f"{path}: HTTP {resp.status}",
+                             time.monotonic() - began)
             except OSError as exc:
-                self._record(type(exc).__name__, False, f"{path}: {exc}")
+                self._record(type(exc).__name__, False, f"{path}: {exc}",
+                             time.monotonic() - began)
             finally:
                 conn.close()

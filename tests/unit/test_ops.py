@@ -280,3 +280,15 @@ def test_values_with_line_breaks_are_refused_by_name() -> None:
     with pytest.raises(UsageError) as exc:
         envvars.check_values({"KEY": "s3cret\nX=1"})
     assert "KEY" in exc.value.message and "s3cret" not in exc.value.message
+
+
+def test_status_probe_runs_and_reports_uptime() -> None:
+    probe = status.probe(P, status.Target("example.com", "/", web=False)).render()
+    fake = ("systemctl() { if [ \"$1\" = show ]; then "
+            "date -d '-90 seconds' '+%a %Y-%m-%d %H:%M:%S %Z'; else echo active; fi; }\n")
+    out = subprocess.run(["bash", "-c", fake + probe], capture_output=True, text=True,
+                         check=True).stdout
+    st = status.parse("h", ["worker"], Result(0, out, ""))
+    assert st.service == "active" and 89 <= st.uptime_s <= 120, out
+    stopped = status.parse("h", ["worker"], Result(0, "service:inactive\nuptime:500\n", ""))
+    assert stopped.uptime_s == 0

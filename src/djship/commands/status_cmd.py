@@ -49,11 +49,12 @@ def line(r: st.HostStatus) -> str:
     """One host's report as a line."""
     http = f"HTTP {r.http_status} in {r.latency_ms:.0f} ms" if r.http_status else "HTTP -"
     drift = ("drift: " + ", ".join(r.drift)) if r.drift else "no drift"
+    up = f" for {age(time.time() - r.uptime_s)}" if r.uptime_s else ""
     cert = r.cert_expiry or "-"
     if r.cert_days_left is not None:
         cert += f" ({r.cert_days_left} days)"
     text = (f"{r.host}: release {r.release or '-'} ({r.commit or '-'}, "
-            f"{age(r.released_at)} old), slot {r.slot or '-'}, app {r.service}, {http}, "
+            f"{age(r.released_at)} old), slot {r.slot or '-'}, app {r.service}{up}, {http}, "
             f"disk free {r.disk_free or '-'}, postgres {r.postgres}, cert {cert}, {drift}")
     return text + (f"; PROBLEMS: {', '.join(r.problems)}" if r.problems else "")
 

@@ -27,6 +27,7 @@ class HostStatus:
     slot: str = ""
     service: str = "unknown"
     since: str = ""
+    uptime_s: int = 0
     http_status: int = 0
     latency_ms: float = 0.0
     disk_free: str = ""
@@ -102,7 +103,9 @@ def probe(p: SitePaths, target: Target) -> Script:
         f'echo "meta:$(tr -d "\\n" < {p.current}/.djship-release.json 2>/dev/null)"',
         f'echo "slot:{slot}"',
         f'echo "service:$(systemctl is-active {unit} 2>/dev/null || true)"',
-        f'echo "since:$(systemctl show -p ActiveEnterTimestamp --value {unit} 2>/dev/null)"',
+        f'ts=$(systemctl show -p ActiveEnterTimestamp --value {unit} 2>/dev/null || true); '
+        'echo "since:$ts"; if [ -n "$ts" ]; then '
+        'echo "uptime:$(( $(date +%s) - $(date -d "$ts" +%s 2>/dev/null || date +%s) ))"; fi',
         f'echo "disk:$(df -P -h {p.root} 2>/dev/null | tail -1 | tr -s " " | cut -d" " -f4,5)"',
         # postgresql.service is an umbrella that stays active when the cluster is down.
         'echo "postgres:$(pg_isready -q -t 5 >/dev/null 2>&1 && echo active || echo down)"',
@@ -136,6 +139,8 @@ def parse(host: str, roles: Sequence[str], result: Result, now: float | None = N
     st.release, st.slot, st.since = values.get("release", ""), values.get("slot", ""), \
         values.get("since", "")
     st.service = values.get("service") or "unknown"
+    uptime = values.get("uptime", "")
+    st.uptime_s = int(uptime) if st.service == "active" and uptime.isdigit() else 0
     st.postgres = values.get("postgres") or "n/a"
     if meta := values.get("meta"):
         data = json.loads(meta)
