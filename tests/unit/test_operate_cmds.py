@@ -61,8 +61,8 @@ def test_restore_saves_stops_restores_starts_in_order_under_the_lock() -> None:
     safety = Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
     assert safety.startswith("prerestore-") and safety.endswith(".dump")
     assert order(hosts["web1"], STEPS) == STEPS
-    stop = next(s for s in hosts["web1"].scripts() if "systemctl stop" in s)
-    assert "djship-blog@green.service" in stop
+    start = next(s for s in hosts["web1"].scripts() if "systemctl start" in s)
+    assert "djship-blog@green.service" in start
     worker = order(hosts["work1"], [*STEPS, "systemctl restart djship-blog-queue@1"])
     assert worker == ["mkdir /srv/blog/.lock", "systemctl stop", "systemctl start",
                       "systemctl restart djship-blog-queue@1", "rm -rf -- /srv/blog/.lock"]

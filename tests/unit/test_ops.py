@@ -188,8 +188,8 @@ def test_backup_names_and_scripts() -> None:
     restore = db.restore(P, "manual-1.dump").commands[-1].render()
     assert restore == ("python3 /opt/djship/lib/envtool.py restore /etc/djship/blog.env "
                        "/srv/blog/shared/backups/manual-1.dump")
-    stop = db.stop_app(P, "green").commands[-1].render()
-    assert stop == "systemctl stop djship-blog@green.service 'djship-blog-*@*.service'"
+    stop = db.stop_app(P).commands[-1].render()
+    assert stop == "systemctl stop 'djship-blog@*.service' 'djship-blog-*@*.service'"
     assert "systemctl start djship-blog@green.service" in db.start_app(P, "green").render()
 
 

@@ -68,10 +68,12 @@ def exists(p: SitePaths, name: str) -> Script:
     return Script.of([cmd("test", "-f", f"{p.backups}/{check_name(name)}")])
 
 
-def stop_app(p: SitePaths, slot: str | None) -> Script:
-    """Stop the site's live gunicorn slot and its worker processes on a host."""
-    units = [p.unit_name(slot)] if slot else []
-    return Script.of([cmd("systemctl", "stop", *units, f"djship-{p.site}-*@*.service")])
+def stop_app(p: SitePaths) -> Script:
+    """Stop the site's gunicorn slots and worker processes on a host: the live slot, and
+    an old one still draining after a deploy (its stop may be pending), so that nothing
+    holds the database while it is replaced."""
+    return Script.of([cmd("systemctl", "stop", f"djship-{p.site}@*.service",
+                          f"djship-{p.site}-*@*.service")])
 
 
 def restore(p: SitePaths, name: str) -> Script:

@@ -56,7 +56,7 @@ class Restore(Pipeline):
 
     def stop(self, t: Target) -> str:
         """Stop the app (live slot and workers) on a host."""
-        self.run(t, "stop", db.stop_app(self.paths, t.state.live_slot))
+        self.run(t, "stop", db.stop_app(self.paths))
         return "app stopped"
 
     def restore(self, t: Target, name: str, safety: str) -> str:
