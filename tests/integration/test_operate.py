@@ -51,13 +51,14 @@ from djship.sandbox.records import SandboxInfo
 
 LOAD_CLIENTS = 8
 MIN_LOAD_SECONDS = 15.0
-# A slow answer is not a failed one: on a busy machine, disk stalls have held every request
-# for over 10 s. Beyond nginx's 60 s proxy timeout, so a hung app still shows as a 504.
+# A slow answer is not a failed one: on a busy machine (load 10+ on 2 cores) every in-flight
+# request once stalled for over 10 s at the same moment, with no error. Beyond nginx's 60 s
+# proxy timeout, so an app that hangs still shows as a 504.
 REQUEST_TIMEOUT = 75.0
 KEEP_BACKUPS = 2
 BACKUP_SCHEDULE = "*-*-* 03:17:00"
 SITE_USER = f"djship-{SITE}"
-BACKUP_NAME = re.compile(r"^(manual|scheduled|pre)-[0-9A-Za-z-]+\.dump$")
+BACKUP_NAME = re.compile(r"^(manual|scheduled|pre|prerestore)-[0-9A-Za-z-]+\.dump$")
 
 FOO_VIEW = '''
 
