@@ -56,18 +56,17 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
     db_here = "db" in roles and s.database == "postgres"
     single = db_here and app_host
     separate_db = db_here and not app_host
-    clients = dbhost.client_addresses(config, site_name) if separate_db else []
     steps: list[AnyStep] = [
         packages.packages_step(packages.wanted_packages(config, host, db_here)),
         security.upgrades_step(root),
-        security.firewall_step(host, root, clients),
+        security.firewall_step(host, root),
         security.sshd_step(host, root),
     ]
     if db_here:
         steps.append(database.service_step("postgresql", "postgresql"))
     if separate_db:
         steps += [tools.envtool_step(), dbhost.network_step(config, site_name, host),
-                  dbhost.db_create_step(site_name, host)]
+                  dbhost.firewall_step(config, site_name), dbhost.db_create_step(site_name, host)]
     if app_host:
         steps += [
             tools.uv_step(),
