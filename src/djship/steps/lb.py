@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,22 @@ from djship.paths import SitePaths
 from djship.render import render
 from djship.steps.base import Step
 from djship.steps.files import File, files_step
+
+
+def lb_addresses(config: Config, site: str) -> list[str]:
+    """IP addresses of the site's load balancers (lb hosts that are not web hosts).
+
+    The web hosts believe these addresses' X-Forwarded-Proto. A load balancer configured
+    by host name is not trusted (nginx's geo needs addresses): give its IP address.
+    """
+    out = []
+    for h in config.site_hosts(site):
+        if "lb" in h.roles and "web" not in h.roles:
+            try:
+                out.append(str(ipaddress.ip_address(h.address)))
+            except ValueError:
+                continue
+    return out
 
 
 def backends(config: Config, site: str) -> list[str]:
