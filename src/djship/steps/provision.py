@@ -79,6 +79,8 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
     if "worker" in roles and s.processes:
         steps.append(workers.worker_step(config, site_name, root, local_db=single))
     if app_host:
+        steps.append(workers.stale_workers_step(config, site_name, here="worker" in roles))
+    if app_host:
         job_host = is_job_host(config, site_name, host)
         steps += timers.timer_steps(config, site_name, root, run_jobs=job_host)
     if "lb" in roles and "web" not in roles:
