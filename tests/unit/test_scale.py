@@ -266,3 +266,58 @@ def test_stale_job_timers_leave_the_old_job_host() -> None:
             "/etc/systemd/system/djship-shop-job-tick.service") in text
     assert not timers.plan_stale_jobs({"djship-shop-job-tick"}, found).changes
     assert "schedule for job " in timers.job_timers_probe("shop").render()
+
+
+TLS_LB = validate({
+    "project": {"name": "blog", "settings": "blog.settings", "wsgi": "blog.wsgi:application"},
+    "sites": {"blog": {"domains": ["example.com", "www.example.com"], "canonical": "apex",
+                       "tls": {"enabled": True, "hsts_max_age": 600}}},
+    "hosts": [
+        {"name": "lb1", "address": "10.0.0.1", "roles": ["lb"]},
+        {"name": "web1", "address": "10.0.0.2", "roles": ["web", "worker"]},
+        {"name": "web2", "address": "10.0.0.3", "roles": ["web"]},
+        {"name": "db1", "address": "10.0.0.4", "roles": ["db"]},
+    ],
+})
+
+
+def test_lb_terminates_tls_once_the_certificate_is_there() -> None:
+    waiting = lb.lb_conf(TLS_LB, "blog", None, cert_ready=False)
+    assert "listen 443" not in waiting and "/.well-known/acme-challenge/" in waiting
+    assert "proxy_pass http://djship_lb_blog;" in waiting
+    ready = lb.lb_conf(TLS_LB, "blog", None, cert_ready=True)
+    assert "listen 443 ssl http2;" in ready
+    assert "ssl_certificate /etc/letsencrypt/live/blog/fullchain.pem;" in ready
+    assert "return 301 https://$djship_lb_blog_host$request_uri;" in ready
+    assert "www.example.com example.com;" in ready  # www → apex
+    assert 'add_header Strict-Transport-Security "max-age=600" always;' in ready
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in ready
+    files = [f.path for f in lb.lb_files(TLS_LB, "blog", None, cert_ready=True)]
+    assert "/etc/nginx/sites-available/djship-default-tls.conf" in files
+    plain = lb.lb_conf(CONFIG, "blog", None, cert_ready=False)
+    assert "listen 443" not in plain and "acme-challenge" not in plain
+
+
+def test_tls_steps_run_on_the_lb_not_on_the_web_hosts() -> None:
+    lb1, web1 = TLS_LB.hosts[0], TLS_LB.hosts[1]
+    on_lb = [s.name for s in provision_steps(TLS_LB, "blog", lb1, None)]
+    assert on_lb[-5:] == ["tls files", "load balancer", "certificate", "nginx https",
+                          "certbot timer"]
+    on_web = [s.name for s in provision_steps(TLS_LB, "blog", web1, None)]
+    assert not {"tls files", "certificate", "nginx https", "certbot timer"} & set(on_web)
+    web_conf = web.nginx_files(TLS_LB, "blog", None)[0].content.decode()
+    assert "listen 443" not in web_conf and "geo $djship_blog_via_lb" in web_conf
+    step = web.nginx_step(TLS_LB, "blog", None)
+    put = next(a for a in step.plan({}).actions if isinstance(a, Put)
+               and "djship-blog.conf" in a.path)
+    assert b"listen 443" not in put.content
+    fact = lb.lb_step(TLS_LB, "blog", None).fact
+    assert fact.probe is not None and "/etc/letsencrypt/live/blog/fullchain.pem" in \
+        fact.probe.render()
+
+
+def test_single_host_tls_is_unchanged_by_the_lb_logic() -> None:
+    alone = TLS_LB.model_copy(update={"hosts": [TLS_LB.hosts[1]]})
+    assert not lb.fronted(alone, "blog")
+    names = [s.name for s in provision_steps(alone, "blog", alone.hosts[0], None)]
+    assert {"tls files", "certificate", "nginx https"} <= set(names)

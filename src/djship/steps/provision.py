@@ -85,14 +85,15 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
         steps += timers.timer_steps(config, site_name, root, run_jobs=job_host)
     if "lb" in roles and "web" not in roles:
         steps += [database.service_step("nginx service", "nginx"),
-                  lb.lb_step(config, site_name, root)]
+                  *lb.lb_steps(config, site_name, root)]
     if "web" in roles:
         nginx = web.nginx_step(config, site_name, root)
+        tls_here = not lb.fronted(config, site_name)  # else TLS ends at the load balancer
         steps += [
             database.service_step("nginx service", "nginx"),
             web.upstream_step(site_name),
-            *tls_steps.before_nginx(config, site_name, root),
+            *(tls_steps.before_nginx(config, site_name, root) if tls_here else []),
             nginx,
-            *tls_steps.after_nginx(config, site_name, nginx),
+            *(tls_steps.after_nginx(config, site_name, nginx) if tls_here else []),
         ]
     return steps

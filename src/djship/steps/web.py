@@ -86,7 +86,8 @@ def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
     """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
     links = enable_links(SitePaths(site))
     on_fail = NGINX_UNLINK_DANGLING
-    if config.sites[site].tls.enabled:  # HTTPS server, redirect, ACME webroot: djship.tls
+    # HTTPS server, redirect, ACME webroot: djship.tls (on the lb instead, when there is one)
+    if config.sites[site].tls.enabled and not lb.fronted(config, site):
         from djship.tls.nginx import nginx_tls_step
 
         return nginx_tls_step(config, site, root, name="nginx", links=links,  # type: ignore[return-value]
