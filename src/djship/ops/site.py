@@ -6,7 +6,7 @@ import json
 
 from djship import paths
 from djship.paths import SitePaths
-from djship.release.scripts import guarded_rm
+from djship.release.scripts import guarded_rm, trash
 from djship.shell import Command, Script, cmd, raw
 from djship.steps import dbhost
 from djship.steps.security import FIREWALL_UNIT
@@ -57,6 +57,7 @@ def remove_site(p: SitePaths, purge: bool) -> Script:
         cmd(raw("if command -v nginx >/dev/null; then nginx -t -q && systemctl reload nginx; fi")),
         *close_database_access(p.site),
         guarded_rm(p.releases, p.root),
+        guarded_rm(trash(p), p.root),
         guarded_rm(f"{p.root}/slots", p.root),
         cmd("rm", "-f", "--", p.current, p.live_slot),
     ]
