@@ -50,6 +50,13 @@ def must(run: Run) -> Run:
     return run
 
 
+def busy_seconds() -> float:
+    """CPU seconds this machine (every sandbox on it, djship, and anything else) has been busy."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def phase_times(run: Run) -> dict[str, float]:
     """The slowest host's time for each deploy phase, from djship's progress lines."""
     out: dict[str, float] = defaultdict(float)
@@ -75,13 +82,13 @@ class Site:
         self.project.set_hosts([*(w.host_entry(["web"]) for w in webs), db.host_entry(["db"])])
         self.project.commit(f"site {name} on {len(webs)} web host(s)")
 
-    def deploy(self) -> tuple[float, Run]:
-        """A one-line change, deployed; (wall seconds, the run)."""
+    def deploy(self) -> tuple[float, float, Run]:
+        """A one-line change, deployed; (wall seconds, machine CPU seconds, the run)."""
         self.version += 1
         self.project.set_version(str(self.version))
-        began = time.monotonic()
+        began, cpu = time.monotonic(), busy_seconds()
         run = must(self.project.djship("deploy"))
-        return time.monotonic() - began, run
+        return time.monotonic() - began, busy_seconds() - cpu, run
 
     def check(self) -> None:
         """Every web host serves the version just deployed."""
@@ -91,38 +98,51 @@ class Site:
                 raise SystemExit(f"{web.name} does not serve {self.name} {self.version}")
 
 
-def measure(sites: dict[int, Site], runs: int) -> dict[int, tuple[list[float], Run]]:
-    """``runs`` rounds of one deploy per site, rotating the order; times and the last run."""
-    times: dict[int, list[float]] = {size: [] for size in sites}
-    last: dict[int, Run] = {}
+Results = dict[int, tuple[list[float], list[float], list[Run]]]
+
+
+def measure(sites: dict[int, Site], runs: int) -> Results:
+    """``runs`` rounds of one deploy per site, rotating the order; times, CPU, runs per size."""
+    out: Results = {size: ([], [], []) for size in sites}
     order = list(sites)
     for n in range(runs):
         for size in order[n % len(order):] + order[:n % len(order)]:
-            took, last[size] = sites[size].deploy()
+            took, cpu, run = sites[size].deploy()
             sites[size].check()
-            times[size].append(took)
-        print(f"round {n + 1}: " + ", ".join(f"{s} host(s) {times[s][-1]:.1f}s" for s in order),
+            out[size][0].append(took)
+            out[size][1].append(cpu)
+            out[size][2].append(run)
+        print(f"round {n + 1}: " + ", ".join(f"{s} host(s) {out[s][0][-1]:.1f}s" for s in order),
               file=sys.stderr)
-    return {size: (times[size], last[size]) for size in sites}
+    return out
 
 
-def report(results: dict[int, tuple[list[float], Run]], runs: int) -> None:
+def median_phases(runs: list[Run]) -> dict[str, float]:
+    """Per phase, the median over the runs of its slowest host's time."""
+    each = [phase_times(r) for r in runs]
+    names = {p for ph in each for p in ph}
+    return {p: statistics.median(ph.get(p, 0.0) for ph in each) for p in names}
+
+
+def report(results: Results, runs: int) -> None:
     """The table, the ratio to the target, and where the time goes."""
     base = statistics.median(results[1][0])
     print(f"\nDeploy wall time of a one-line change: median of {runs} rounds, the sizes "
           "interleaved; one database host throughout\n")
-    print("| web hosts | deploy (s) | ratio to 1 host | all runs (s) |")
-    print("| ---: | ---: | ---: | --- |")
-    for size, (times, _) in results.items():
-        med = statistics.median(times)
+    cores = os.cpu_count() or 1
+    print(f"| web hosts | deploy (s) | ratio to 1 host | all runs (s) | machine CPU (s) | "
+          f"cores busy (of {cores}) |")
+    print("| ---: | ---: | ---: | --- | ---: | ---: |")
+    for size, (times, cpu, _) in results.items():
+        med, busy = statistics.median(times), statistics.median(cpu)
         print(f"| {size} | {med:.2f} | {med / base:.2f}× | "
-              f"{', '.join(f'{t:.1f}' for t in times)} |")
+              f"{', '.join(f'{t:.1f}' for t in times)} | {busy:.1f} | {busy / med:.1f} |")
     ratio = statistics.median(results[4][0]) / base
     verdict = "met" if ratio <= TARGET else "missed"
     print(f"\ntarget: 4 hosts ≤ {TARGET}× 1 host: {ratio:.2f}× ({verdict})")
-    phases = {size: phase_times(run) for size, (_, run) in results.items()}
+    phases = {size: median_phases(runs) for size, (_, _, runs) in results.items()}
     names = sorted({p for ph in phases.values() for p in ph}, key=lambda p: -phases[4].get(p, 0))
-    print("\nslowest host per phase, last round (s):\n")
+    print("\nwhere the time goes: per phase, the slowest host's time (median over rounds, s)\n")
     print("| phase | " + " | ".join(f"{s} host(s)" for s in phases) + " |")
     print("| --- |" + " ---: |" * len(phases))
     for phase in names:
