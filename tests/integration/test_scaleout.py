@@ -64,6 +64,7 @@ WORKERS = 2
 HEALTH_TIMEOUT = 15
 LOAD_CLIENTS = 8
 MIN_LOAD_SECONDS = 15.0
+KEEP = 2  # releases kept: the third successful deploy (TLS on, at the end) prunes one
 
 
 # --- the sandboxes and projects -----------------------------------------------------------
@@ -106,6 +107,7 @@ def multi_overlay(boxes: Boxes) -> str:
 hosts = ["{boxes.lb.name}", "{boxes.web1.name}", "{boxes.web2.name}", "{boxes.db.name}"]
 health_path = "/tasks/health/"
 health_timeout = {HEALTH_TIMEOUT}
+keep_releases = {KEEP}
 
 [sites.{SITE}.processes.queue]
 command = "manage.py work"
@@ -826,3 +828,15 @@ acme_ca_bundle = "acme-ca.pem"
     assert boxes.lb.name in status_run.stdout and " ok" in status_run.stdout, str(status_run)
     again = multi.djship("provision", env=dns)
     assert again.returncode == 0 and "no change" in again.stderr, str(again)
+
+
+def test_old_releases_are_pruned_in_the_background(multi: Project, boxes: Boxes) -> None:
+    """Three good deploys of guestbook so far (VERSION 1, 2, then TLS on) with keep = 2."""
+    for box in (boxes.web1, boxes.web2):
+        kept = box.run(f"ls -1 /srv/{SITE}/releases").stdout.split()
+        assert len(kept) == KEEP, kept
+        assert current_release(box).rsplit("/", 1)[1] in kept
+        deadline = time.monotonic() + 60  # the pruned release is deleted by a transient unit
+        while box.run(f"ls -A /srv/{SITE}/.trash").stdout.strip():
+            assert time.monotonic() < deadline, box.run(f"ls -la /srv/{SITE}/.trash").stdout
+            time.sleep(1)
