@@ -168,7 +168,9 @@ def test_provision_steps_by_role() -> None:
     assert "nginx" not in db_names and "postgresql" in db_names
 
 
-@pytest.mark.parametrize("step", provision_steps(CONFIG, "blog", CONFIG.hosts[0], None),
+@pytest.mark.parametrize("step", [s for s in provision_steps(CONFIG, "blog", CONFIG.hosts[0], None)
+                                  # clean-ups find nothing to remove on a fresh server
+                                  if not s.name.startswith("stale ")],
                          ids=lambda s: s.name)
 def test_every_step_plans_something_for_a_fresh_server(step: object) -> None:
     from djship.steps.base import Step

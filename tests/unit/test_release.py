@@ -101,6 +101,9 @@ def test_prune_keeps_newest_and_protected() -> None:
     text = script.render()
     assert ids[1] in text and ids[2] in text and ids[0] not in text and ids[3] not in text
     assert scripts.prune(P, ids[:3], 5, set()) is None
+    # Moved out of releases/ at once; deleted in the background.
+    assert f"mv -T -- /srv/blog/releases/{ids[1]} /srv/blog/.trash/{ids[1]}" in text
+    assert "systemd-run --quiet --collect" in text and f"rm -rf -- /srv/blog/.trash/{ids[1]}" in text
 
 
 def test_lock_script_is_atomic_mkdir() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import click
 
 from djship.cli import State, cli, pass_state
+from djship.config import Host
+from djship.errors import DjshipError
 from djship.ops.site import remove_site
 from djship.paths import SitePaths
-from djship.runner import Runner
+from djship.runner import HostReport, Runner
+from djship.transport.base import Transport
 
 
 @cli.group()
@@ -36,10 +42,25 @@ def remove(state: State, name: str, purge_data: bool, yes: bool) -> None:
                       abort=True)
     runner = Runner(ctx.ui, site=name)
     script = remove_site(SitePaths(name), purge_data)
+    done = "removed" + (" with its data" if purge_data else "; database, backups and env kept")
+
+    def job(host: Host) -> Callable[[Transport], HostReport]:
+        def run(t: Transport) -> HostReport:
+            report = HostReport(host.name)
+            start = time.monotonic()
+            try:
+                runner.check(t, script, "remove site")
+            except DjshipError as exc:  # reported per host; run_many raises after all finish
+                ctx.ui.step(host.name, "remove site", "failed", exc.message)
+                report.error = exc
+                return report
+            ctx.ui.step(host.name, "remove site", "changed", done, time.monotonic() - start)
+            report.changed.append("remove site")
+            return report
+        return run
+
     try:
-        for host in hosts:
-            runner.check(ctx.transport(host), script, "remove site")
-            ctx.ui.step(host.name, "remove site", "changed",
-                        "removed" + (" with its data" if purge_data else "; data kept"))
+        runner.run_many([(ctx.transport(h), job(h)) for h in hosts])
     finally:
         ctx.close()
+    ctx.ui.info(f"site {name} removed from {len(hosts)} host(s)")

@@ -12,6 +12,7 @@ from djship.context import Context
 from djship.errors import DjshipError
 from djship.runner import Runner
 from djship.shell import Script, cmd
+from djship.steps import lb
 from djship.tls import certs, status
 from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
 
@@ -89,7 +90,7 @@ def tls_status(state: State, site: str | None, only_host: str | None) -> None:
     """
     ctx = state.context()
     name = ctx.site_name(site)
-    hosts = ctx.hosts(name, only_host, role="web")
+    hosts = ctx.hosts(name, only_host, role=tls_role(ctx, name))
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
             rows = [r for rs in pool.map(lambda h: host_tls(ctx, name, h), hosts) for r in rs]
@@ -101,6 +102,11 @@ def tls_status(state: State, site: str | None, only_host: str | None) -> None:
     if bad:
         raise DjshipError(f"{len(bad)} domain(s) without a valid certificate for 14 more days",
                           hint="run `djship domains check`, then `djship provision`")
+
+
+def tls_role(ctx: Context, site: str) -> str:
+    """Where the site's certificate lives: its load balancers when it has any, else web."""
+    return "lb" if lb.fronted(ctx.config, site) else "web"
 
 
 def host_tls(ctx: Context, site: str, host: Host) -> list[status.CertRow]:
@@ -137,7 +143,7 @@ def tls_renew(state: State, site: str | None, only_host: str | None, dry_run: bo
         argv = ["env", f"REQUESTS_CA_BUNDLE={certs.ACME_CA}", *argv]
     runner = Runner(ctx.ui, site=name)
     try:
-        for host in ctx.hosts(name, only_host, role="web"):
+        for host in ctx.hosts(name, only_host, role=tls_role(ctx, name)):
             result = runner.check(ctx.transport(host), Script.of([cmd(*argv)]), "renew",
                                   hint="see the certbot output above; `djship domains check`")
             for line in (result.stdout + result.stderr).splitlines():

@@ -2,26 +2,62 @@
 
 from __future__ import annotations
 
+import json
+
 from djship import paths
 from djship.paths import SitePaths
-from djship.release.scripts import guarded_rm
-from djship.shell import Script, cmd, raw
+from djship.release.scripts import guarded_rm, trash
+from djship.shell import Command, Script, cmd, raw
+from djship.steps import dbhost
+from djship.steps.security import FIREWALL_UNIT
+from djship.steps.tools import ENVTOOL
+
+
+def site_units(p: SitePaths) -> str:
+    """Shell words listing the site's unit files (app, workers, jobs, backups).
+
+    Found by their ``Description=djship SITE: `` line, not by a name pattern: a glob such as
+    ``djship-shop-*`` would also match the units of a site called ``shop-staging``.
+    """
+    return (f"$(grep -l -e '^Description=djship {p.site}: ' {paths.SYSTEMD}/djship-*.service "
+            f"{paths.SYSTEMD}/djship-*.timer 2>/dev/null || true)")
+
+
+def stop_units(p: SitePaths) -> list[Command]:
+    """Stop and disable every unit of the site (all instances of templates), remove the files."""
+    loop = (
+        f"for f in {site_units(p)}; do u=${{f##*/}}; case $u in "
+        # A template: stop its instances, drop their enable links (prefix ends at '@').
+        f'*@.service) systemctl stop "${{u%.service}}*.service"; '
+        f'rm -f -- {paths.SYSTEMD}/*.wants/"${{u%.service}}"*.service;; '
+        '*) systemctl disable --now --quiet "$u";; esac; '
+        'rm -f -- "$f"; done')
+    return [cmd(raw(loop)), cmd("systemctl", "daemon-reload"),
+            cmd("systemctl", "reset-failed", raw("2>/dev/null || true"))]
+
+
+def close_database_access(site: str) -> list[Command]:
+    """On a database host: drop the site's firewall rules and empty its pg_hba block."""
+    allow = dbhost.allow_file(site)
+    empty = json.dumps({"op": "block", "file": dbhost.HBA_GLOB, "name": site, "content": ""})
+    return [
+        cmd(raw(f"if [ -e {allow} ]; then"), "rm", "-f", "--", allow, raw(";"),
+            "systemctl", "reload-or-restart", FIREWALL_UNIT, raw("; fi")),
+        cmd(raw(f"if grep -qsx '# djship:{site} begin' {dbhost.HBA_GLOB}; then"),
+            "printf", "%s", empty, raw(f"| python3 {ENVTOOL} >/dev/null;"),
+            "systemctl", "reload", "postgresql", raw("; fi")),
+    ]
 
 
 def remove_site(p: SitePaths, purge: bool) -> Script:
     """Stop and remove everything of a site but its database, env file and backups."""
-    units = f"djship-{p.site}@*.service djship-{p.site}-*.service djship-{p.site}-*.timer"
     cmds = [
-        cmd(raw(f"systemctl list-units --all --plain --no-legend {units} | cut -d' ' -f1 |"),
-            "xargs", "-r", "systemctl", "disable", "--now", "--quiet"),
-        cmd(raw(f"systemctl list-unit-files --plain --no-legend {units} | cut -d' ' -f1 |"),
-            "xargs", "-r", "systemctl", "disable", "--quiet"),
-        cmd("rm", "-f", "--", p.unit_file, raw(f"{paths.SYSTEMD}/djship-{p.site}-*.service"),
-            raw(f"{paths.SYSTEMD}/djship-{p.site}-*.timer")),
-        cmd("systemctl", "daemon-reload"),
+        *stop_units(p),
         cmd("rm", "-f", "--", p.nginx_enabled, p.nginx_site, p.nginx_upstream),
         cmd(raw("if command -v nginx >/dev/null; then nginx -t -q && systemctl reload nginx; fi")),
+        *close_database_access(p.site),
         guarded_rm(p.releases, p.root),
+        guarded_rm(trash(p), p.root),
         guarded_rm(f"{p.root}/slots", p.root),
         cmd("rm", "-f", "--", p.current, p.live_slot),
     ]
@@ -33,7 +69,7 @@ def remove_site(p: SitePaths, purge: bool) -> Script:
                 raw("&&"), "runuser", "-u", "postgres", "--", "dropuser", "--if-exists", db,
                 raw("; fi")),
             guarded_rm(p.root, paths.SRV_ROOT),
-            cmd("rm", "-f", "--", p.env_file),
+            cmd("rm", "-f", "--", p.env_file, dbhost.db_env_file(p.site)),
             cmd(raw(f"if id {p.user} >/dev/null 2>&1; then userdel {p.user}; fi")),
         ]
     return Script.of(cmds)

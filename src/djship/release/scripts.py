@@ -314,9 +314,27 @@ def remove_release(p: SitePaths, release_id: str) -> Command:
     return guarded_rm(p.release(check_release_id(release_id)), p.releases)
 
 
+def trash(p: SitePaths) -> str:
+    """Where pruned releases wait to be deleted (outside releases/, so no one lists them)."""
+    return f"{p.root}/.trash"
+
+
 def prune(p: SitePaths, releases: list[str], keep: int, protect: set[str]) -> Script | None:
-    """Delete the oldest releases beyond ``keep``, never the ones in ``protect``."""
-    doomed = [r for r in sorted(releases)[:-keep] if r not in protect] if keep else []
+    """Drop the oldest releases beyond ``keep``, never the ones in ``protect``.
+
+    Each is moved out of releases/ at once (a rename), and deleted in the background on the
+    server: removing a release's venv takes a second or more of disk work per host, which
+    the deploy need not wait for.
+    """
+    doomed = [check_release_id(r) for r in sorted(releases)[:-keep] if r not in protect] \
+        if keep else []
     if not doomed:
         return None
-    return Script.of([remove_release(p, r) for r in doomed])
+    bin_ = trash(p)
+    return Script.of([
+        cmd("install", "-d", "-m", "700", bin_),
+        *(cmd("mv", "-T", "--", p.release(r), f"{bin_}/{r}") for r in doomed),
+        cmd("systemd-run", "--quiet", "--collect", "--nice=19",
+            "--property=IOSchedulingClass=idle", "rm", "-rf", "--",
+            *(f"{bin_}/{r}" for r in doomed)),
+    ])

@@ -4,6 +4,7 @@ from the site's own hosts (pg_hba with scram-sha-256, and the firewall)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ from djship.config import Config, Host
 from djship.paths import SitePaths
 from djship.shell import Script, cmd, raw
 from djship.steps.base import Fact, Plan, Put, Run, Step
+from djship.steps.files import File, files_step
+from djship.steps.security import ALLOW_DIR, FIREWALL_RELOAD, NFT_FILE
 from djship.steps.tools import ENVTOOL
 from djship.transport.base import Result
 
@@ -33,12 +36,49 @@ def db_host(config: Config, site: str) -> Host | None:
     return None
 
 
+def _ip_version(addr: str) -> int | None:
+    """4 or 6 for an IP address, None for a host name."""
+    try:
+        return ipaddress.ip_address(addr).version
+    except ValueError:
+        return None
+
+
 def hba_block(config: Config, site: str) -> str:
     """pg_hba lines letting only the site's hosts reach its database, with scram-sha-256."""
     db = SitePaths(site).db_name
-    return "\n".join(f"host {db} {db} {addr}/32 scram-sha-256" if ":" not in addr else
-                     f"host {db} {db} {addr}/128 scram-sha-256"
-                     for addr in client_addresses(config, site))
+    masks = {4: "/32", 6: "/128", None: ""}  # pg_hba takes a host name as it is
+    return "\n".join(f"host {db} {db} {addr}{masks[_ip_version(addr)]} scram-sha-256"
+                      for addr in client_addresses(config, site))
+
+
+def allow_file(site: str) -> str:
+    """The site's own firewall rules on its database host."""
+    return f"{ALLOW_DIR}/{site}.nft"
+
+
+def firewall_rules(config: Config, site: str) -> str:
+    """nft rules adding PostgreSQL from the site's web and worker hosts to djship's table.
+
+    Each site has its own file, so a database host shared by several sites (of one project
+    or of several) lets in the union of their hosts, and removing a site removes only its.
+    """
+    addrs = client_addresses(config, site)
+    v6 = [a for a in addrs if _ip_version(a) == 6]
+    v4 = [a for a in addrs if a not in v6]  # names resolve when nft loads the file
+    lines = [f"# Managed by djship: PostgreSQL clients of site {site} (its web and worker hosts)."]
+    for family, group in (("ip", v4), ("ip6", v6)):
+        if group:
+            lines.append(f"add rule inet djship input {family} saddr {{ {', '.join(group)} }} "
+                         "tcp dport 5432 accept")
+    return "\n".join(lines) + "\n"
+
+
+def firewall_step(config: Config, site: str) -> Step[Any]:
+    """Let the site's hosts (only) through the database host's firewall to PostgreSQL."""
+    files = [File(allow_file(site), firewall_rules(config, site).encode(), 0o600)]
+    return files_step("postgres firewall", files, validate=[cmd("nft", "-c", "-f", NFT_FILE)],
+                      then=FIREWALL_RELOAD)
 
 
 def listen_conf(host: Host) -> str:

@@ -1,7 +1,12 @@
-"""Step: nginx on an `lb` host, in front of the site's web hosts with failover."""
+"""Steps: nginx on an `lb` host, in front of the site's web hosts with failover.
+
+With TLS on, the load balancer terminates it: certbot runs there (the domains point at it),
+the web hosts behind it serve plain HTTP and believe its X-Forwarded-Proto.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +14,36 @@ from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.render import render
-from djship.steps.base import Step
-from djship.steps.files import File, files_step
+from djship.shell import cmd
+from djship.steps.base import AnyStep, Fact, Plan, Step
+from djship.steps.files import File, files_step, plan_files
+
+
+def lb_hosts(config: Config, site: str) -> list[str]:
+    """Names of the site's load balancers (lb hosts that are not also web hosts)."""
+    return [h.name for h in config.site_hosts(site) if "lb" in h.roles and "web" not in h.roles]
+
+
+def fronted(config: Config, site: str) -> bool:
+    """True when the site's web hosts sit behind a load balancer (which then owns TLS)."""
+    return bool(lb_hosts(config, site))
+
+
+def lb_addresses(config: Config, site: str) -> list[str]:
+    """IP addresses of the site's load balancers.
+
+    The web hosts believe these addresses' X-Forwarded-Proto. A load balancer configured
+    by host name is not trusted (nginx's geo needs addresses): give its IP address.
+    """
+    out = []
+    names = lb_hosts(config, site)
+    for h in config.site_hosts(site):
+        if h.name in names:
+            try:
+                out.append(str(ipaddress.ip_address(h.address)))
+            except ValueError:
+                continue
+    return out
 
 
 def backends(config: Config, site: str) -> list[str]:
@@ -18,23 +51,62 @@ def backends(config: Config, site: str) -> list[str]:
     return [h.address for h in config.site_hosts(site) if "web" in h.roles]
 
 
-def lb_files(config: Config, site: str, root: Path | None) -> list[File]:
-    """The load balancer's server block and the default server."""
+def lb_conf(config: Config, site: str, root: Path | None, cert_ready: bool) -> str:
+    """The load balancer's server blocks: HTTP, or HTTPS once the certificate is there."""
     from djship.steps.web import site_id
+    from djship.tls.certs import WEBROOT, cert_paths
+    from djship.tls.nginx import hsts_header, redirects
+
+    s = config.sites[site]
+    return render("nginx-lb.conf.j2", root, site=site, site_id=site_id(site),
+                  backends=backends(config, site), server_names=" ".join(s.domains or ["_"]),
+                  tls=s.tls.enabled, webroot=WEBROOT,
+                  cert=cert_paths(site, s.tls) if s.tls.enabled and cert_ready else None,
+                  redirects=redirects(s.domains, s.canonical),
+                  hsts=hsts_header(s.tls.hsts_max_age))
+
+
+def lb_files(config: Config, site: str, root: Path | None, cert_ready: bool = False
+             ) -> list[File]:
+    """The load balancer's server block and the default server(s)."""
+    from djship.tls.nginx import DEFAULT_TLS
 
     p = SitePaths(site)
-    domains = config.sites[site].domains or ["_"]
-    text = render("nginx-lb.conf.j2", root, site=site, site_id=site_id(site),
-                  backends=backends(config, site), server_names=" ".join(domains))
-    default = render("nginx-default.conf.j2", root)
-    return [File(p.nginx_site, text.encode()),
-            File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
+    files = [File(p.nginx_site, lb_conf(config, site, root, cert_ready).encode()),
+             File(f"{paths.NGINX_AVAILABLE}/djship-default.conf",
+                  render("nginx-default.conf.j2", root).encode())]
+    if config.sites[site].tls.enabled:
+        files.append(File(DEFAULT_TLS, render("nginx-tls-default.conf.j2", root).encode()))
+    return files
 
 
 def lb_step(config: Config, site: str, root: Path | None) -> Step[Any]:
     """Keep the load balancer's nginx config, tested before reload."""
     from djship.steps.web import NGINX_RELOAD, NGINX_TEST, NGINX_UNLINK_DANGLING, enable_links
+    from djship.tls import nginx as tls_nginx
 
-    return files_step("load balancer", lb_files(config, site, root),
-                      validate=[*enable_links(SitePaths(site)), *NGINX_TEST],
-                      then=NGINX_RELOAD, on_fail=NGINX_UNLINK_DANGLING)
+    links = enable_links(SitePaths(site))
+    if not config.sites[site].tls.enabled:
+        return files_step("load balancer", lb_files(config, site, root),
+                          validate=[*links, *NGINX_TEST], then=NGINX_RELOAD,
+                          on_fail=NGINX_UNLINK_DANGLING)
+    links = [*links, cmd("ln", "-sfn", tls_nginx.DEFAULT_TLS, tls_nginx.DEFAULT_TLS_ENABLED)]
+    file_paths = [f.path for f in lb_files(config, site, root)]
+
+    def plan(facts: tls_nginx.NginxTlsFacts) -> Plan:
+        return plan_files(lb_files(config, site, root, facts.cert_ready), facts.states,
+                          validate=[*links, *NGINX_TEST], then=NGINX_RELOAD,
+                          on_fail=NGINX_UNLINK_DANGLING, label="load balancer")
+
+    fact = Fact(tls_nginx.probe(config, site, file_paths), tls_nginx.parse,
+                tls_nginx.NginxTlsFacts({}, False))
+    return Step("load balancer", fact, plan)
+
+
+def lb_steps(config: Config, site: str, root: Path | None) -> list[AnyStep]:
+    """The lb's nginx, with TLS around it when the site has TLS on (certbot runs here)."""
+    from djship.tls import steps as tls_steps
+
+    nginx = lb_step(config, site, root)
+    return [*tls_steps.before_nginx(config, site, root), nginx,
+            *tls_steps.after_nginx(config, site, nginx)]

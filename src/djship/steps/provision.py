@@ -56,18 +56,17 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
     db_here = "db" in roles and s.database == "postgres"
     single = db_here and app_host
     separate_db = db_here and not app_host
-    clients = dbhost.client_addresses(config, site_name) if separate_db else []
     steps: list[AnyStep] = [
         packages.packages_step(packages.wanted_packages(config, host, db_here)),
         security.upgrades_step(root),
-        security.firewall_step(host, root, clients),
+        security.firewall_step(host, root),
         security.sshd_step(host, root),
     ]
     if db_here:
         steps.append(database.service_step("postgresql", "postgresql"))
     if separate_db:
         steps += [tools.envtool_step(), dbhost.network_step(config, site_name, host),
-                  dbhost.db_create_step(site_name, host)]
+                  dbhost.firewall_step(config, site_name), dbhost.db_create_step(site_name, host)]
     if app_host:
         steps += [
             tools.uv_step(),
@@ -80,18 +79,21 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
     if "worker" in roles and s.processes:
         steps.append(workers.worker_step(config, site_name, root, local_db=single))
     if app_host:
+        steps.append(workers.stale_workers_step(config, site_name, here="worker" in roles))
+    if app_host:
         job_host = is_job_host(config, site_name, host)
         steps += timers.timer_steps(config, site_name, root, run_jobs=job_host)
     if "lb" in roles and "web" not in roles:
         steps += [database.service_step("nginx service", "nginx"),
-                  lb.lb_step(config, site_name, root)]
+                  *lb.lb_steps(config, site_name, root)]
     if "web" in roles:
         nginx = web.nginx_step(config, site_name, root)
+        tls_here = not lb.fronted(config, site_name)  # else TLS ends at the load balancer
         steps += [
             database.service_step("nginx service", "nginx"),
             web.upstream_step(site_name),
-            *tls_steps.before_nginx(config, site_name, root),
+            *(tls_steps.before_nginx(config, site_name, root) if tls_here else []),
             nginx,
-            *tls_steps.after_nginx(config, site_name, nginx),
+            *(tls_steps.after_nginx(config, site_name, nginx) if tls_here else []),
         ]
     return steps

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,26 @@ from djship.steps.base import Call, Plan, Step
 from djship.steps.files import File, files_step, plan_files
 
 NFT_FILE = f"{paths.ETC}/firewall.nft"
+# Per-site additions to the firewall (e.g. PostgreSQL clients), included by NFT_FILE.
+ALLOW_DIR = f"{paths.ETC}/firewall.d"
 FIREWALL_UNIT = "djship-firewall.service"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-djship.conf"
 
 
-def firewall_step(host: Host, root: Path | None, db_clients: Sequence[str] = ()) -> Step[Any]:
-    """Only SSH, HTTP and HTTPS in (plus PostgreSQL from the site's hosts on a db host)."""
-    nft = render("firewall.nft.j2", root, ssh_port=host.port, db_clients=list(db_clients))
+def firewall_step(host: Host, root: Path | None) -> Step[Any]:
+    """Only SSH, HTTP and HTTPS in, plus the per-site rules in ALLOW_DIR."""
+    nft = render("firewall.nft.j2", root, ssh_port=host.port, allow_dir=ALLOW_DIR)
     unit = render("firewall.service.j2", root, nft_file=NFT_FILE)
     files = [File(NFT_FILE, nft.encode(), 0o600),
              File(f"{paths.SYSTEMD}/{FIREWALL_UNIT}", unit.encode())]
     return files_step("firewall", files, validate=[cmd("nft", "-c", "-f", NFT_FILE)],
                       then=[cmd("systemctl", "daemon-reload"),
-                            cmd("systemctl", "enable", FIREWALL_UNIT),
-                            cmd("systemctl", "restart", FIREWALL_UNIT)])
+                            cmd("systemctl", "enable", FIREWALL_UNIT), *FIREWALL_RELOAD])
+
+
+# Reload, not restart: a restart deletes the table first (a moment with no firewall); the
+# file replaces the whole table, snippets included, in one nft transaction.
+FIREWALL_RELOAD = [cmd("systemctl", "reload-or-restart", FIREWALL_UNIT)]
 
 
 def verify_login(transport: Any) -> None:

@@ -11,6 +11,7 @@ from djship.paths import SitePaths
 from djship.release.scripts import django_env
 from djship.render import render
 from djship.shell import Command, Script, cmd, raw
+from djship.steps import lb
 from djship.steps.base import Fact, Plan, Put, Step
 from djship.steps.files import File, files_step
 
@@ -61,7 +62,8 @@ def nginx_files(config: Config, site: str, root: Path | None) -> list[File]:
     p = SitePaths(site)
     domains = config.sites[site].domains or ["_"]
     site_conf = render("nginx-site.conf.j2", root, site=site, site_id=site_id(site), paths=p,
-                       server_names=" ".join(domains))
+                       server_names=" ".join(domains),
+                       trusted_proxies=lb.lb_addresses(config, site))
     default = render("nginx-default.conf.j2", root)
     return [File(p.nginx_site, site_conf.encode()),
             File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
@@ -84,7 +86,8 @@ def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
     """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
     links = enable_links(SitePaths(site))
     on_fail = NGINX_UNLINK_DANGLING
-    if config.sites[site].tls.enabled:  # HTTPS server, redirect, ACME webroot: djship.tls
+    # HTTPS server, redirect, ACME webroot: djship.tls (on the lb instead, when there is one)
+    if config.sites[site].tls.enabled and not lb.fronted(config, site):
         from djship.tls.nginx import nginx_tls_step
 
         return nginx_tls_step(config, site, root, name="nginx", links=links,  # type: ignore[return-value]
