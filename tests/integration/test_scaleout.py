@@ -654,8 +654,15 @@ def test_moving_the_worker_role_moves_workers_and_the_job(multi: Project, boxes:
     for box, has_timer in ((boxes.web1, False), (boxes.web2, True)):
         timer = box.run(["test", "-e", f"/etc/systemd/system/{JOB_UNIT}.timer"], check=False)
         assert (timer.returncode == 0) == has_timer, box.name
-    moved_workers = worker_units(boxes.web2)
-    assert len(moved_workers) == WORKERS
+    # Both instances were started by the provision; one may still be coming up (or back
+    # up after a restart) when we look: wait a bounded while, then show their states.
+    deadline = time.monotonic() + 30
+    while len(moved_workers := worker_units(boxes.web2)) < WORKERS and \
+            time.monotonic() < deadline:
+        time.sleep(1)
+    states = boxes.web2.run(f"systemctl list-units --all --plain --no-legend "
+                            f"'djship-{SITE}-queue@*.service'", check=False).stdout
+    assert len(moved_workers) == WORKERS, states
     assert {cwd for _, cwd in moved_workers.values()} == {current_release(boxes.web2)}
     done = wait_done(boxes.lb.address, enqueue(boxes.lb.address, "after the move"))
     assert done["done"] and done["done_by"] == boxes.web2.name, done

@@ -11,7 +11,7 @@ from djship.config import Host
 from djship.errors import ConnectionFailure
 from djship.facts.files import FileStates, file_states
 from djship.render import render
-from djship.shell import Script, cmd
+from djship.shell import Script, cmd, raw
 from djship.steps.base import Call, Plan, Step
 from djship.steps.files import File, files_step, plan_files
 
@@ -35,7 +35,9 @@ def firewall_step(host: Host, root: Path | None) -> Step[Any]:
 
 # Reload, not restart: a restart deletes the table first (a moment with no firewall); the
 # file replaces the whole table, snippets included, in one nft transaction.
-FIREWALL_RELOAD = [cmd("systemctl", "reload-or-restart", FIREWALL_UNIT)]
+FIREWALL_RELOAD = [cmd(raw("if ! systemctl reload-or-restart"), FIREWALL_UNIT, raw("; then"),
+                       "journalctl", "-u", FIREWALL_UNIT, "-n", "20", "--no-pager", "-o", "cat",
+                       raw(">&2; exit 1; fi"))]
 
 
 def verify_login(transport: Any) -> None:
