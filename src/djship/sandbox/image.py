@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -44,18 +45,27 @@ def ensure_image(layout: Layout, release: str, host: HostSources) -> Path:
 
 
 def build_image(layout: Layout, release: str, host: HostSources) -> None:
-    """Build the image in a temporary directory and move it into place when complete."""
+    """Build the base image with debootstrap."""
+    mirror, security = host.mirrors()
+
+    def fill(root: Path, out: IO[str]) -> None:
+        _step(out, ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+                    release, str(root), mirror])
+        _configure(root, release, mirror, security, out)
+
+    _build(layout, release, fill)
+
+
+def _build(layout: Layout, key: str, fill: Callable[[Path, IO[str]], None]) -> None:
+    """Build image ``key`` in a temporary directory and move it into place when complete."""
     layout.images.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=layout.images, prefix=f".build-{release}-"))
-    log = layout.images / f"{release}.build.log"
+    work = Path(tempfile.mkdtemp(dir=layout.images, prefix=f".build-{key}-"))
+    log = layout.images / f"{key}.build.log"
     try:
         root = work / "rootfs"
-        mirror, security = host.mirrors()
         with log.open("w") as out:
-            _step(out, ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                        release, str(root), mirror])
-            _configure(root, release, mirror, security, out)
-        final = layout.image_rootfs(release)
+            fill(root, out)
+        final = layout.image_rootfs(key)
         if final.exists():
             remove_tree(final.parent, layout.root)
         final.parent.mkdir(parents=True)
@@ -63,7 +73,7 @@ def build_image(layout: Layout, release: str, host: HostSources) -> None:
         root.rename(final)
     except subprocess.CalledProcessError as e:
         tail = log.read_text(errors="replace").strip().splitlines()[-25:]
-        raise ImageBuildError(release, log, tail, e.returncode) from e
+        raise ImageBuildError(key, log, tail, e.returncode) from e
     finally:
         remove_tree(work, layout.root)
 
@@ -130,28 +140,16 @@ def ensure_preinstalled(layout: Layout, release: str, packages: list[str],
 
 
 def _build_preinstalled(layout: Layout, key: str, base: Path, packages: list[str]) -> None:
-    work = Path(tempfile.mkdtemp(dir=layout.images, prefix=f".build-{key}-"))
-    log = layout.images / f"{key}.build.log"
-    try:
-        root = work / "rootfs"
-        with log.open("w") as out:
-            _step(out, ["cp", "-a", "--reflink=auto", str(base), str(root)])
-            # Not booted: services are installed, not started; the host's network and
-            # resolver serve apt, as they did for debootstrap.
-            _step(out, ["systemd-nspawn", "--quiet", f"--directory={root}", "--register=no",
-                        "--keep-unit", "--resolv-conf=bind-host", "--timezone=off",
-                        "--setenv=DEBIAN_FRONTEND=noninteractive", "sh", "-c",
-                        "apt-get update -q && apt-get install -y -q --no-install-recommends "
-                        "-o Dpkg::Options::=--force-confold \"$@\" && apt-get clean",
-                        "sh", *packages])
-            (root / "etc/machine-id").write_text("")
-        final = layout.image_rootfs(key)
-        if final.exists():
-            remove_tree(final.parent, layout.root)
-        final.parent.mkdir(parents=True)
-        root.rename(final)
-    except subprocess.CalledProcessError as e:
-        tail = log.read_text(errors="replace").strip().splitlines()[-25:]
-        raise ImageBuildError(key, log, tail, e.returncode) from e
-    finally:
-        remove_tree(work, layout.root)
+    def fill(root: Path, out: IO[str]) -> None:
+        _step(out, ["cp", "-a", "--reflink=auto", str(base), str(root)])
+        # Not booted: services are installed, not started; the host's network and
+        # resolver serve apt, as they did for debootstrap.
+        _step(out, ["systemd-nspawn", "--quiet", f"--directory={root}", "--register=no",
+                    "--keep-unit", "--resolv-conf=bind-host", "--timezone=off",
+                    "--setenv=DEBIAN_FRONTEND=noninteractive", "sh", "-c",
+                    "apt-get update -q && apt-get install -y -q --no-install-recommends "
+                    "-o Dpkg::Options::=--force-confold \"$@\" && apt-get clean",
+                    "sh", *packages])
+        (root / "etc/machine-id").write_text("")
+
+    _build(layout, key, fill)
