@@ -151,6 +151,9 @@ def test_redeploy_under_load_has_no_failed_requests(deployed: str, project: Proj
     assert_no_failures(loaded)
     assert version_served(sandbox.address) == "2"
     assert current_release(sandbox) != deployed
+    # Only Python code changed: the static files collected before still stand.
+    assert "unchanged: no static input changed" in run.stderr, str(run)
+    assert css_path(request(sandbox.address, "/").body) == css
     current, ids = releases_listing(project)
     assert current == current_release(sandbox) and deployed in ids
 
@@ -345,6 +348,9 @@ def test_hashed_static_files_never_disappear_during_deploy(project: Project,
     try:
         time.sleep(1)
         project.set_version("4")
+        sheet = "entries/static/entries/site.css"
+        project.write(sheet, project.read(sheet) + "\n/* release 4 */\n")
+        project.commit("release 4: a new stylesheet")
         run = project.djship("deploy")
     finally:
         sandbox.run("touch /tmp/static-probe.stop; for i in $(seq 1 20); do "
@@ -354,6 +360,18 @@ def test_hashed_static_files_never_disappear_during_deploy(project: Project,
     misses, checks = map(int, sandbox.run("cat /tmp/static-probe.out").stdout.split())
     assert checks > 10000
     assert misses == 0, f"{on_disk} was missing in {misses} of {checks} checks during a deploy"
+    # The stylesheet changed, so static files were collected and the page names the new one.
+    assert "unchanged: no static input" not in run.stderr, str(run)
+    new_css = css_path(request(sandbox.address, "/").body)
+    assert new_css != css and "release 4" in request(sandbox.address, new_css).body
+    # Each release reads its own manifest of hashed names: a rollback names its own sheet.
+    four = current_release(sandbox)
+    back = project.djship("rollback")
+    assert back.returncode == 0, str(back)
+    assert css_path(request(sandbox.address, "/").body) == css
+    forward = project.djship("rollback", four)
+    assert forward.returncode == 0, str(forward)
+    assert css_path(request(sandbox.address, "/").body) == new_css
 
 
 

@@ -141,6 +141,15 @@ def test_unit_file_golden() -> None:
     assert "--timeout 90 " in text and "TimeoutStartSec=120" in text
 
 
+def test_unit_preloads_the_app_unless_told_not_to() -> None:
+    text = web.unit_file(CONFIG, "blog", None, local_db=True).content.decode()
+    assert "gunicorn --preload blog.wsgi:application " in text
+    off = CONFIG.model_copy(update={"sites": {"blog": CONFIG.sites["blog"].model_copy(
+        update={"preload": False})}})
+    text = web.unit_file(off, "blog", None, local_db=True).content.decode()
+    assert "--preload" not in text and "gunicorn blog.wsgi:application " in text
+
+
 def test_nginx_site_golden() -> None:
     conf = web.nginx_files(CONFIG, "blog", None)[0].content.decode()
     assert "server_name example.com www.example.com;" in conf

@@ -12,7 +12,7 @@ from djship.errors import UsageError
 from djship.paths import SitePaths, other_slot
 from djship.release import python as pyreq
 from djship.release import scripts, state
-from djship.release.build import build, hash_files, requirement_includes
+from djship.release.build import build, hash_files, requirement_includes, static_input
 from djship.release.deploy import pending_migrations, risky_operations
 from djship.transport.base import Result
 
@@ -68,12 +68,38 @@ def test_build_without_git_skips_junk(tmp_path: Path) -> None:
 def test_deps_hash_changes_only_with_dependency_files(tmp_path: Path) -> None:
     root = project(tmp_path)
     files = ["app.py", "manage.py", "requirements.txt"]
-    _, deps1 = hash_files(root, files)
+    deps1 = hash_files(root, files).deps
     (root / "app.py").write_text("x = 3\n")
-    _, deps2 = hash_files(root, files)
+    deps2 = hash_files(root, files).deps
     (root / "requirements.txt").write_text("django\ngunicorn\n")
-    _, deps3 = hash_files(root, files)
+    deps3 = hash_files(root, files).deps
     assert deps1 == deps2 != deps3
+
+
+@pytest.mark.parametrize(("path", "counts"), [
+    ("entries/views.py", False), ("entries/models.py", False), ("manage.py", False),
+    ("entries/static/entries/site.css", True), ("entries/templates/base.html", True),
+    ("guestbook/settings.py", True), ("guestbook/settings/production.py", True),
+    ("entries/apps.py", True), ("core/storages.py", True), ("core/finders.py", True),
+    ("requirements.txt", True), ("locale/de/LC_MESSAGES/django.po", True),
+])
+def test_static_inputs(path: str, counts: bool) -> None:
+    assert static_input(path) is counts
+
+
+def test_static_hash_ignores_plain_code_but_not_assets_or_deps(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "style.css").write_text("body {}\n")
+    files = ["app.py", "manage.py", "requirements.txt", "style.css"]
+    first = build(root, CONFIG).static_hash
+    (root / "app.py").write_text("x = 3\n")
+    assert build(root, CONFIG).static_hash == first
+    (root / "style.css").write_text("body { color: red }\n")
+    second = build(root, CONFIG).static_hash
+    (root / "requirements.txt").write_text("django\ngunicorn\n")
+    third = build(root, CONFIG).static_hash
+    assert len({first, second, third}) == 3
+    assert hash_files(root, files).static != hash_files(root, files[:3]).static
 
 
 @pytest.mark.parametrize("bad", ["", "/", "..", "../../etc", "2026-x", "20261122T010203-abc/../x",
@@ -212,10 +238,13 @@ def test_retire_drains_on_the_server_and_start_cancels_it() -> None:
 
 def test_state_parse() -> None:
     out = (f"current:{RID}\nslot:blue\n"
-           f'release:{{"id": "{RID}", "commit": "abc", "fingerprint": "f", "x": 1}}\n'
+           f'release:{{"id": "{RID}", "commit": "abc", "fingerprint": "f", "static": "s1", '
+           '"x": 1}\n'
            "env:1234\npython:3 11\nactive:active\n")
     st = state.parse(Result(0, out, ""))
     assert st.current == RID and st.live_slot == "blue" and st.slot_active
+    meta = st.release(RID)
+    assert meta is not None and meta.static == "s1"
     assert st.python == (3, 11) and st.release(RID) is not None
     assert state.parse(Result(0, "current:\nslot:\npython:3 11\n", "")).current is None
 
@@ -229,13 +258,31 @@ def test_migration_plan_parsing() -> None:
     assert risky_operations(plan) == ["Remove field"]
 
 
-def test_collectstatic_builds_aside_and_merges_without_deleting() -> None:
-    text = scripts.collect_static(CONFIG, "blog", P.release(RID), RID).render()
-    build = f"/srv/blog/shared/static-build-{RID}"
-    assert f"STATIC_ROOT={build}" in text and "STATIC_ROOT=/srv/blog/shared/static " not in text
-    assert f"rsync -a --chown djship-blog:djship-blog {build}/ /srv/blog/shared/static/" in text
-    assert "--delete" not in text
-    assert text.index("collectstatic") < text.index("rsync") < text.index("rm -rf")
+def test_collectstatic_collects_into_the_release_and_merges_without_deleting() -> None:
+    rel = P.release(RID)
+    text = scripts.collect_static(CONFIG, "blog", rel).render()
+    own = f"{rel}/.static"
+    assert f"install -d -m 755 -o djship-blog -g djship-blog {own}" in text
+    assert f"STATIC_ROOT={own} " in text and "STATIC_ROOT=/srv/blog/shared/static " not in text
+    assert f"rsync -a --chown djship-blog:djship-blog {own}/ /srv/blog/shared/static/" in text
+    assert "--delete" not in text and "rm " not in text
+    assert text.index("collectstatic") < text.index("rsync")
+
+
+def test_reused_static_files_are_hard_links_of_the_live_release() -> None:
+    old = "20261121T010203-0123abcd"
+    text = scripts.reuse_static(P, old, RID).render()
+    assert text.strip().endswith(f"cp -al -- {P.release(old)}/.static {P.release(RID)}/.static")
+    with pytest.raises(UsageError):
+        scripts.reuse_static(P, "../../etc", RID)
+
+
+def test_every_process_reads_its_own_release_static_root() -> None:
+    env = scripts.django_env(CONFIG, "blog", "/srv/blog/slots/%i")
+    assert "STATIC_ROOT=/srv/blog/slots/%i/.static" in env
+    start = scripts.start_slot(P, "blue", RID).render()
+    # a release from before per-release static files falls back to the shared folder
+    assert f"[ -e {P.release(RID)}/.static ] || ln -s /srv/blog/shared/static" in start
 
 
 def test_control_sockets_are_private_to_this_process() -> None:

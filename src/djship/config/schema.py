@@ -132,6 +132,7 @@ class Site(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     keep_releases: Annotated[int, Field(ge=1, le=50)] = 5
     workers: Annotated[int, Field(ge=1, le=64)] = 2
+    preload: bool = True
     health_path: str = "/"
     health_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     database: Literal["postgres", "sqlite", "external"] = "postgres"

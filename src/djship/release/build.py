@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from djship.config import Config
 from djship.errors import UsageError
@@ -20,6 +21,10 @@ SKIP_DIRS = {".git", ".djship", "__pycache__", ".venv", "venv", "node_modules", 
              ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
 DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
+# Python files that can change what collectstatic collects: settings (INSTALLED_APPS,
+# STATICFILES_DIRS, STORAGES), app configs, custom storages and finders. Every other file
+# that is not Python (CSS, JS, images, templates...) counts too.
+_STATIC_PY = re.compile(r"(^|/)(settings[^/]*|apps\.py|[^/]*(storage|finder|static)[^/]*)(/|$)")
 _INCLUDE = re.compile(r"^\s*(-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
@@ -38,6 +43,8 @@ class Build:
     # Files djship writes into the release beside the project's (path, content).
     generated: tuple[tuple[str, bytes], ...] = field(default=())
     python: tuple[pyreq.Requirement, ...] = field(default=())
+    # Hash of what collectstatic's output depends on (static_inputs()); "" = always collect.
+    static_hash: str = ""
 
     def fingerprint(self, config_json: str) -> str:
         """Identity of what would run: code plus the site's config."""
@@ -95,10 +102,23 @@ def requirement_includes(root: Path, main: str, *, constraints: bool = True) -> 
     return found
 
 
+def static_input(rel: str) -> bool:
+    """Can this file change what collectstatic collects? (Only plain Python code cannot.)"""
+    return not rel.endswith(".py") or bool(_STATIC_PY.search(rel))
+
+
+class Hashes(NamedTuple):
+    """Content hashes of a release's files."""
+
+    content: str  # every file
+    deps: str  # the dependency files
+    static: str  # the files static_input() keeps
+
+
 def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozenset()
-               ) -> tuple[str, str]:
-    """(content hash of every file, hash of the dependency files only)."""
-    total, deps = hashlib.sha256(), hashlib.sha256()
+               ) -> Hashes:
+    """Hash every file once, feeding the content, dependency and static-input hashes."""
+    total, deps, static = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
     for rel in files:
         path = root / rel
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -107,7 +127,9 @@ def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozen
         if Path(rel).name.startswith(DEPENDENCY_FILES) or "requirements" in rel \
                 or rel in extra_deps:
             deps.update(line)
-    return total.hexdigest(), deps.hexdigest()
+        if static_input(rel):
+            static.update(line)
+    return Hashes(total.hexdigest(), deps.hexdigest(), static.hexdigest())
 
 
 def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]:
@@ -130,7 +152,7 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
                          hint="check project.manage in djship.toml and that it is not ignored")
     includes = frozenset(requirement_includes(root, config.project.requirements)
                          if config.project.dependencies == "requirements" else ())
-    content, deps = hash_files(root, files, includes)
+    content, deps, static = hash_files(root, files, includes)
     app_dir = (root / config.project.manage).parent
     python = tuple(pyreq.read_requirements(root, app_dir, config.project.python))
     generated = generated_files(root, config)
@@ -139,8 +161,10 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     release_id = f"{stamp}-{commit or content[:8]}"
     warnings = ("uncommitted changes are included in this release",) if dirty else ()
+    # The venv's packages (the admin's static files, say) are static inputs too.
+    static = hashlib.sha256(f"{static}\0{deps}".encode()).hexdigest()
     return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings,
-                 generated, python)
+                 generated, python, static)
 
 
 def config_fingerprint(config: Config, site: str) -> str:

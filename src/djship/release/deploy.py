@@ -9,7 +9,14 @@ from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
 from djship.release import diagnose, scripts
 from djship.release.build import Build
-from djship.release.pipeline import Pipeline, Target, fingerprint, meta_json, upload
+from djship.release.pipeline import (
+    Pipeline,
+    Target,
+    fingerprint,
+    meta_json,
+    static_fingerprint,
+    upload,
+)
 from djship.release.state import META
 from djship.runner import describe
 from djship.shell import Script
@@ -67,7 +74,8 @@ class Deploy(Pipeline):
         except RemoteFailure as exc:
             raise diagnose.explain(exc) from None
         fp = fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
-        t.transport.put(meta_json(self.build, self.release, fp, py),
+        static = static_fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
+        t.transport.put(meta_json(self.build, self.release, fp, py, static),
                         f"{self.paths.release(self.release)}/{META}")
         return "venv reused" if reuse else "dependencies installed"
 
@@ -100,14 +108,22 @@ class Deploy(Pipeline):
         return f"{len(pending)} operation(s) applied after a backup"
 
     def collectstatic(self, t: Target) -> str:
-        """Collect static files beside the live ones, then merge them in file by file.
+        """Collect static files into the release, then merge them into the served folder.
 
         collectstatic straight into the served folder deletes and rewrites files the live
         release's pages use; collecting elsewhere and merging with rsync (atomic rename per
         file, nothing deleted) keeps every old and new hashed file available throughout.
+        When the static inputs (every file but plain Python code, the dependencies, the
+        site's config and environment) equal the live release's, its collected files are
+        hard-linked instead: no Django start, no copying.
         """
+        current = t.state.release(t.state.current)
+        fp = static_fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
+        if current and fp and current.static == fp and not self.force:
+            self.run(t, "static", scripts.reuse_static(self.paths, current.id, self.release))
+            return f"unchanged: no static input changed since {current.id}"
         rel = self.paths.release(self.release)
-        self.run(t, "static", scripts.collect_static(self.config, self.site, rel, self.release))
+        self.run(t, "static", scripts.collect_static(self.config, self.site, rel))
         return "collected"
 
     def prune_all(self) -> None:

@@ -9,6 +9,7 @@ the new slot and removes the new release on every host.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -227,14 +228,23 @@ def upload(t: Target, build: Build, paths: SitePaths, release: str, link_dest: s
                             hint_text="is rsync on the server? `djship provision` installs it")
 
 
-def meta_json(build: Build, release: str, fingerprint: str, python: str) -> bytes:
+def meta_json(build: Build, release: str, fingerprint: str, python: str, static: str = ""
+              ) -> bytes:
     """The release's record, stored beside its code."""
     meta = {"id": release, "commit": build.commit, "content_hash": build.content_hash,
             "fingerprint": fingerprint, "deps_hash": build.deps_hash, "created": time.time(),
-            "python": python}
+            "python": python, "static": static}
     return json.dumps(meta, sort_keys=True).encode()
 
 
 def fingerprint(ctx: Context, site: str, build: Build, env_digest: str) -> str:
     """What makes two deploys equal: code, site config and environment."""
     return build.fingerprint(config_fingerprint(ctx.config, site) + env_digest)
+
+
+def static_fingerprint(ctx: Context, site: str, build: Build, env_digest: str) -> str:
+    """What collectstatic's output depends on: static inputs, dependencies, config, env."""
+    if not build.static_hash:
+        return ""
+    return hashlib.sha256((build.static_hash + config_fingerprint(ctx.config, site)
+                           + env_digest).encode()).hexdigest()

@@ -23,6 +23,7 @@ UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=
           "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1", f"UV_PYTHON_INSTALL_DIR={TOOLS}/python")
 PYTHON_MISSING = "djship: python:"
 PYTHON_INSTALL_TIMEOUT = 300
+RELEASE_STATIC = ".static"
 
 
 def check_release_id(release_id: str) -> str:
@@ -133,12 +134,12 @@ def build_venv(config: Config, p: SitePaths, release_id: str, reuse_from: str | 
     ])
 
 
-def django_env(config: Config, site: str) -> list[str]:
-    """Non-secret KEY=VALUE pairs djship sets wherever it runs Django."""
+def django_env(config: Config, site: str, release_dir: str) -> list[str]:
+    """Non-secret KEY=VALUE pairs djship sets wherever it runs Django from ``release_dir``."""
     p = SitePaths(site)
     return [*domain_env(config, site), f"DJANGO_SETTINGS_MODULE={config.settings_module(site)}",
-            f"STATIC_ROOT={p.static}", f"MEDIA_ROOT={p.media}", f"DJSHIP_DATA_DIR={p.data}",
-            "PYTHONUNBUFFERED=1"]
+            f"STATIC_ROOT={release_static(release_dir)}", f"MEDIA_ROOT={p.media}",
+            f"DJSHIP_DATA_DIR={p.data}", "PYTHONUNBUFFERED=1"]
 
 
 def domain_env(config: Config, site: str) -> list[str]:
@@ -167,7 +168,7 @@ def app_exec(config: Config, site: str, release_dir: str, words: list[str],
     elif words and words[0] in ("python", "python3"):
         words = [python, *words[1:]]
     return ["python3", ENVTOOL, "exec", p.env_file, p.user, folder,
-            *django_env(config, site), *extra_env, "--", *words]
+            *django_env(config, site, release_dir), *extra_env, "--", *words]
 
 
 def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
@@ -175,19 +176,36 @@ def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
     return cmd(*app_exec(config, site, release_dir, ["manage.py", *args]))
 
 
-def collect_static(config: Config, site: str, release_dir: str, release_id: str) -> Script:
-    """collectstatic into a build folder, merge into shared/static, remove the build folder."""
+def release_static(release_dir: str) -> str:
+    """A release's own collected static files: the STATIC_ROOT its processes read.
+
+    The app reads the manifest of hashed names (ManifestStaticFilesStorage) from here, so a
+    rolled-back release finds its own, while nginx serves every release's files from the
+    merged shared/static.
+    """
+    return f"{release_dir}/{RELEASE_STATIC}"
+
+
+def collect_static(config: Config, site: str, release_dir: str) -> Script:
+    """collectstatic into the release's own folder, then merge it into shared/static.
+
+    The merge (rsync: a rename per file, nothing deleted) keeps every old and new hashed
+    file available to nginx throughout.
+    """
     p = SitePaths(site)
-    build = f"{p.shared}/static-build-{check_release_id(release_id)}"
-    collect = manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0")
-    collect = Command(*(f"STATIC_ROOT={build}" if str(a).startswith("STATIC_ROOT=") else a
-                        for a in collect.argv))
+    own = release_static(release_dir)
     return Script.of([
-        cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, build),
-        collect,
-        cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{build}/", f"{p.static}/"),
-        guarded_rm(build, p.shared),
+        cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, own),
+        manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0"),
+        cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{own}/", f"{p.static}/"),
     ])
+
+
+def reuse_static(p: SitePaths, from_release: str, release_id: str) -> Script:
+    """Hard-link an earlier release's collected static files (shared/static has them too)."""
+    src = release_static(p.release(check_release_id(from_release)))
+    return Script.of([cmd("cp", "-al", "--", src, release_static(
+        p.release(check_release_id(release_id))))])
 
 
 def backup_db(p: SitePaths, release_id: str, keep: int) -> Script:
@@ -208,6 +226,8 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
         *cancel_retire(p, slot),
         cmd("systemctl", "stop", unit),
         cmd("install", "-d", "-m", "755", f"{p.root}/slots"),
+        # Releases from before djship kept static files per release read the shared ones.
+        cmd(raw(f"[ -e {release_static(rel)} ] ||"), "ln", "-s", p.static, release_static(rel)),
         cmd("ln", "-sfn", rel, p.slot(slot) + ".new"),
         cmd("mv", "-Tf", p.slot(slot) + ".new", p.slot(slot)),
         cmd(raw("if ! systemctl start"), unit, raw("; then"), "journalctl", "-u", unit, "-n",

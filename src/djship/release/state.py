@@ -25,6 +25,7 @@ class ReleaseMeta:
     deps_hash: str = ""
     created: float = 0.0
     python: str = ""
+    static: str = ""  # static_fingerprint() of the inputs its static files were collected from
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ NGINX_RELOAD = [cmd("systemctl", "reload-or-restart", "nginx")]
 NO_RELEASE = "# no release deployed yet\nserver unix:/run/djship-none.sock down;\n"
 
 
-def app_args(config: Config) -> str:
+def app_args(config: Config, site: str) -> str:
     """gunicorn arguments selecting the WSGI app, or uvicorn workers for ASGI-only projects."""
+    preload = "--preload " if config.sites[site].preload else ""
     if config.project.wsgi:
-        return config.project.wsgi
-    return f"-k uvicorn_worker.UvicornWorker {config.project.asgi}"
+        return preload + config.project.wsgi
+    return f"{preload}-k uvicorn_worker.UvicornWorker {config.project.asgi}"
 
 
 def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> File:
@@ -32,10 +33,11 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
     p = SitePaths(site)
     s = config.sites[site]
     text = render("app.service.j2", root, site=site, paths=p, user=p.user,
-                  settings=config.settings_module(site), app_args=app_args(config),
+                  settings=config.settings_module(site), app_args=app_args(config, site),
                   workers=s.workers, start_timeout=int(s.health_timeout) + 30,
                   worker_timeout=max(30, int(s.health_timeout)),
-                  server_name="gunicorn", local_db=local_db, django_env=django_env(config, site),
+                  server_name="gunicorn", local_db=local_db,
+                  django_env=django_env(config, site, p.slot("%i")),
                   app_subdir=app_subdir(config))
     return File(p.unit_file, text.encode())
 

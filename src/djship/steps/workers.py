@@ -42,7 +42,7 @@ def worker_files(config: Config, site: str, root: Path | None, local_db: bool) -
     out = []
     for name, proc in config.sites[site].processes.items():
         text = render("worker.service.j2", root, site=site, name=name, user=p.user, paths=p,
-                      app_subdir=app_subdir(config), django_env=django_env(config, site),
+                      app_subdir=app_subdir(config), django_env=django_env(config, site, p.current),
                       exec_start=exec_start(p, proc.command), local_db=local_db,
                       instances=proc.instances)
         out.append(File(f"{paths.SYSTEMD}/{unit_name(site, name)}.service", text.encode()))
