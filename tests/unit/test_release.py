@@ -173,6 +173,12 @@ def test_health_failure_says_which_knob_to_turn() -> None:
     assert "set sites.blog.health_path to a URL that does" in text
     # The explanation comes after the journal, so it ends the error's output.
     assert text.index("journalctl") < text.index("no HTTP answer")
+    assert "X-Forwarded-Proto" not in text
+
+
+def test_health_of_a_tls_site_says_https_like_nginx_would() -> None:
+    text = scripts.health(P, "blue", "example.com", "/", 5, https=True).render()
+    assert "-H 'Host: example.com' -H 'X-Forwarded-Proto: https' 'http://localhost/'" in text
 
 
 def test_nested_requirement_files_count_as_dependencies(tmp_path: Path) -> None:

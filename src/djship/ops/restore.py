@@ -79,7 +79,8 @@ class Restore(Pipeline):
                      hint="the app did not come back: see its log above")
             if "web" in t.host.roles:
                 self.run(t, "health", scripts.health(self.paths, slot, host_header,
-                                                     site.health_path, site.health_timeout),
+                                                     site.health_path, site.health_timeout,
+                                                     https=site.tls.enabled),
                          hint="the app runs on the restored data but fails its health check")
             return f"{slot} serving again"
 

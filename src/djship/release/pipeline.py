@@ -144,7 +144,8 @@ class Pipeline:
                      hint="the app failed to start: see its log above")
             if "web" in t.host.roles:
                 self.run(t, "health", scripts.health(self.paths, t.slot, host_header,
-                                                     site.health_path, site.health_timeout),
+                                                     site.health_path, site.health_timeout,
+                                                     https=site.tls.enabled),
                          hint="fix the error above, or set sites.*.health_path / health_timeout")
             return f"{t.slot} serving {release} healthy"
 

@@ -235,8 +235,12 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
     ])
 
 
-def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float) -> Script:
+def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float, *,
+           https: bool = False) -> Script:
     """Poll the slot's socket over HTTP with the site's Host header until 2xx/3xx or timeout.
+
+    With ``https`` (a TLS site) the request says it came over HTTPS, as nginx would, so the
+    app serves the page instead of its redirect to https.
 
     On failure it shows the end of the slot's log, then says which it was (last, so it ends
     the error's output): no answer at all (the app is still starting or hangs: raise
@@ -245,8 +249,9 @@ def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float)
     sock = p.socket(slot)
     secs = int(timeout)
     key = f"sites.{p.site}"
+    proto = "-H 'X-Forwarded-Proto: https' " if https else ""
     curl = ("curl -s -o /dev/null -w '%{http_code}' --max-time 5 "
-            f"--unix-socket {sock} -H 'Host: {host_header}' 'http://localhost{path}'")
+            f"--unix-socket {sock} -H 'Host: {host_header}' {proto}'http://localhost{path}'")
     silent = (f"health check: the app gave no HTTP answer on {path} within {secs}s "
               f"(health_timeout): it is still starting or hangs; if it needs longer to start, "
               f"raise {key}.health_timeout")
