@@ -11,13 +11,14 @@ from pathlib import Path
 from djship import paths
 from djship.commands.provision_cmd import host_steps
 from djship.config import Host, validate
+from djship.config.schema import Backups
 from djship.ops import site as ops_site
 from djship.ops.site import remove_site
 from djship.paths import SitePaths
 from djship.steps import database, dbhost, lb, security, timers, web, workers
 from djship.steps.base import AnyStep, Put, Run
 from djship.steps.envfile import desired_hashes
-from djship.steps.provision import provision_steps
+from djship.steps.provision import job_host, provision_steps
 
 CONFIG = validate({
     "project": {"name": "blog", "settings": "blog.settings", "wsgi": "blog.wsgi:application"},
@@ -266,6 +267,18 @@ def test_stale_job_timers_leave_the_old_job_host() -> None:
             "/etc/systemd/system/djship-shop-job-tick.service") in text
     assert not timers.plan_stale_jobs({"djship-shop-job-tick"}, found).changes
     assert "schedule for job " in timers.job_timers_probe("shop").render()
+
+
+def test_scheduled_backups_run_on_the_job_host_only() -> None:
+    cfg = WORKER_CONFIG.model_copy(update={"sites": {"shop": WORKER_CONFIG.sites["shop"]
+                                                     .model_copy(update={"backups": Backups(
+                                                         schedule="daily")})}})
+    web1, work1 = cfg.hosts
+    names = {h.name: [s.name for s in provision_steps(cfg, "shop", h, None)]
+             for h in (web1, work1)}
+    assert "timer shop-backup" in names["work1"] and "timer shop-backup" not in names["web1"]
+    assert "schedule for database backup$" in timers.job_timers_probe("shop").render()
+    assert job_host(cfg, "shop") == work1
 
 
 TLS_LB = validate({

@@ -19,14 +19,14 @@ from djship.ops.restore import Restore
 from djship.paths import SitePaths
 from djship.runner import Runner
 from djship.shell import Script, cmd
+from djship.steps.provision import job_host
 from djship.transport.base import Transport
 from djship.transport.ssh import SshTransport
 
 
 def db_host(ctx: Context, site: str) -> Host:
-    """The host that runs backups: the first web/worker host (it has the env file)."""
-    hosts = [h for h in ctx.hosts(site) if {"web", "worker"} & set(h.roles)]
-    return (hosts or ctx.hosts(site))[0]
+    """The host that makes and keeps backups: the site's job host (it has the env file)."""
+    return job_host(ctx.config, site) or ctx.hosts(site)[0]
 
 
 @cli.group("db")

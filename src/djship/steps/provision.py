@@ -29,11 +29,17 @@ def uses_local_db(config: Config, site_name: str) -> bool:
         "db" in h.roles for h in config.site_hosts(site_name))
 
 
-def is_job_host(config: Config, site_name: str, host: Host) -> bool:
-    """Scheduled jobs run on one host only: the first worker host, else the first web host."""
+def job_host(config: Config, site_name: str) -> Host | None:
+    """Where scheduled jobs and backups run: the first worker host, else the first web host."""
     hosts = config.site_hosts(site_name)
     chosen = [h for h in hosts if "worker" in h.roles] or [h for h in hosts if "web" in h.roles]
-    return bool(chosen) and chosen[0].name == host.name
+    return chosen[0] if chosen else None
+
+
+def is_job_host(config: Config, site_name: str, host: Host) -> bool:
+    """Scheduled jobs run on one host only (job_host())."""
+    chosen = job_host(config, site_name)
+    return chosen is not None and chosen.name == host.name
 
 
 HOST_WIDE = {"packages", "security updates", "firewall", "ssh hardening", "postgresql", "uv",

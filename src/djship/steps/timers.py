@@ -38,7 +38,11 @@ def timer_files(site: str, unit: str, description: str, schedule: str, exec_star
 
 def timers(config: Config, site: str, root: Path | None,
            run_jobs: bool) -> list[tuple[str, list[File]]]:
-    """(timer unit, files) for the site's jobs (on the designated host) and backups."""
+    """(timer unit, files) for the site's jobs and scheduled backups (designated host only).
+
+    Backups are kept on the host that made them, so they run on the one host `djship db`
+    reads them from: running them on every app host would dump the same database N times.
+    """
     p = SitePaths(site)
     s = config.sites[site]
     out = []
@@ -48,7 +52,7 @@ def timers(config: Config, site: str, root: Path | None,
             out.append((unit, timer_files(site, unit, f"job {name}", job.schedule,
                                           job_exec(config, site, job.command), root,
                                           needs=p.current)))
-    if s.backups.schedule:
+    if run_jobs and s.backups.schedule:
         unit = f"djship-{site}-backup"
         exec_start = shlex.join(["/usr/bin/python3", ENVTOOL, "scheduled", p.env_file,
                                  p.backups, str(s.backups.keep)])
@@ -58,8 +62,9 @@ def timers(config: Config, site: str, root: Path | None,
 
 
 def job_timers_probe(site: str) -> Script:
-    """List the site's job timers on the host, found by description (not by a name glob)."""
+    """List the site's job and backup timers on the host, by description (not a name glob)."""
     return Script.of([cmd(raw(f"grep -l -e '^Description=djship {site}: schedule for job ' "
+                              f"-e '^Description=djship {site}: schedule for database backup$' "
                               f"{paths.SYSTEMD}/djship-*.timer 2>/dev/null || true"))])
 
 
