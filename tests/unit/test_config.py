@@ -55,6 +55,8 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     (('address = "192.0.2.10"', 'address = "192.0.2.10"\nroles = ["web", "cache"]'), "hosts[0].roles[1]: Input should be"),
     (('[sites.blog]', '[sites.Blog]'), "sites.Blog: site names are lower-case"),
     (('name = "mysite"', 'name = "mysite"\npython = "three"'), 'project.python: expected "3.12" (3.12 or newer) or a specifier'),
+    (('domains = ["example.com"]', 'domains = ["example.com"]\nprocesses = { "Celery Beat" = { command = "celery beat" } }'), "sites.blog.processes: 'Celery Beat': names become systemd unit names"),
+    (('domains = ["example.com"]', 'domains = ["example.com"]\njobs = { "x;rm" = { command = "manage.py x", schedule = "daily" } }'), "sites.blog.jobs: 'x;rm': names become"),
 ])
 def test_single_mistake_is_located(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     found = issues(tmp_path, BASE.replace(*change))

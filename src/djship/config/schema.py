@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -148,6 +148,15 @@ class Site(Strict):
         for k in v:
             if not _ENV_KEY.match(k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("processes", "jobs")
+    @classmethod
+    def _unit_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not _NAME.match(name):
+                raise ValueError(f"{name!r}: names become systemd unit names: lower-case "
+                                 "letters, digits, '-' and '_', starting with a letter")
         return v
 
     @field_validator("health_path")
