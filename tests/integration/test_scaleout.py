@@ -639,42 +639,54 @@ def test_scheduled_job_runs_on_one_host_in_the_journal_never_overlapping(
 
 
 def test_moving_the_worker_role_moves_workers_and_the_job(multi: Project, boxes: Boxes) -> None:
-    """The config grows: web2 becomes the worker host. Workers and the job leave web1."""
+    """The config grows: the lb host becomes the worker host. Workers and the job leave web1.
+
+    The lb host has no web role, so it is a worker-only app host: the deploy gives it the
+    release and `current` for its processes, but no app server slot and no health check.
+    """
     overlay = multi.read("djship.test.toml")
     moved = overlay.replace(boxes.web1.host_entry(["web", "worker"]),
                             boxes.web1.host_entry(["web"]))
-    moved = moved.replace(boxes.web2.host_entry(["web"]), boxes.web2.host_entry(["web", "worker"]))
+    moved = moved.replace(boxes.lb.host_entry(["lb"]), boxes.lb.host_entry(["lb", "worker"]))
     assert moved.count('"worker"') == 1
     multi.write("djship.test.toml", moved)
-    multi.commit("web2 is the worker host now")
+    multi.set_version("3")
     run = multi.provision()
     assert run.returncode == 0, str(run)
     provisioned = time.time()
     assert worker_units(boxes.web1) == {}
-    for box, has_timer in ((boxes.web1, False), (boxes.web2, True)):
+    for box, has_timer in ((boxes.web1, False), (boxes.lb, True)):
         timer = box.run(["test", "-e", f"/etc/systemd/system/{JOB_UNIT}.timer"], check=False)
         assert (timer.returncode == 0) == has_timer, box.name
-    # Both instances were started by the provision; one may still be coming up (or back
-    # up after a restart) when we look: wait a bounded while, then show their states.
+    run = multi.djship("deploy", "--site", SITE)
+    assert run.returncode == 0, str(run)
+    assert "ready for the workers" in run.stderr, str(run)
+    slots = boxes.lb.run(["systemctl", "is-active", f"djship-{SITE}@blue",
+                          f"djship-{SITE}@green"], check=False).stdout.split()
+    assert slots == ["inactive", "inactive"], slots
+    # The workers start once `current` exists; wait a bounded while, then show their states.
     deadline = time.monotonic() + 30
-    while len(moved_workers := worker_units(boxes.web2)) < WORKERS and \
+    while len(moved_workers := worker_units(boxes.lb)) < WORKERS and \
             time.monotonic() < deadline:
         time.sleep(1)
-    states = boxes.web2.run(f"systemctl list-units --all --plain --no-legend "
-                            f"'djship-{SITE}-queue@*.service'", check=False).stdout
+    states = boxes.lb.run(f"systemctl list-units --all --plain --no-legend "
+                          f"'djship-{SITE}-queue@*.service'", check=False).stdout
     assert len(moved_workers) == WORKERS, states
-    assert {cwd for _, cwd in moved_workers.values()} == {current_release(boxes.web2)}
+    assert {cwd for _, cwd in moved_workers.values()} == {current_release(boxes.lb)}
+    assert current_release(boxes.lb).rsplit("/", 1)[1] == \
+        current_release(boxes.web1).rsplit("/", 1)[1]
     done = wait_done(boxes.lb.address, enqueue(boxes.lb.address, "after the move"))
-    assert done["done"] and done["done_by"] == boxes.web2.name, done
+    assert done["done"] and done["done_by"] == boxes.lb.name, done
+    assert {whoami(boxes.lb.address)["version"] for _ in range(4)} == {"3"}
     lb = boxes.lb.address
     deadline = time.monotonic() + 120
     while len([r for r in job_runs(lb) if r["started"] > provisioned and r["finished"]]) < 2:
-        assert time.monotonic() < deadline, f"no 2 runs on web2 in 2 minutes: {job_runs(lb)}"
+        assert time.monotonic() < deadline, f"no 2 runs on the lb host in 2 minutes: {job_runs(lb)}"
         time.sleep(2)
     # A run in progress on web1 at the move may still finish there; every run that began
-    # after the provision is web2's, and they never overlap.
+    # after the provision is the lb host's, and they never overlap.
     after = [r for r in job_runs(lb) if r["started"] > provisioned]
-    assert {r["host"] for r in after} == {boxes.web2.name}, after
+    assert {r["host"] for r in after} == {boxes.lb.name}, after
     assert_no_overlap(after)
 
 
@@ -838,7 +850,7 @@ acme_ca_bundle = "acme-ca.pem"
 
 
 def test_old_releases_are_pruned_in_the_background(multi: Project, boxes: Boxes) -> None:
-    """Three good deploys of guestbook so far (VERSION 1, 2, then TLS on) with keep = 2."""
+    """Four good deploys of guestbook so far (VERSION 1, 2, 3, then TLS on) with keep = 2."""
     for box in (boxes.web1, boxes.web2):
         kept = box.run(f"ls -1 /srv/{SITE}/releases").stdout.split()
         assert len(kept) == KEEP, kept

@@ -53,7 +53,8 @@ class Deploy(Pipeline):
         for t in self.targets:
             meta = t.state.release(t.state.current)
             want = fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
-            if meta is None or meta.fingerprint != want or not t.state.slot_active:
+            if meta is None or meta.fingerprint != want or (t.serves and
+                                                             not t.state.slot_active):
                 return False
         return True
 

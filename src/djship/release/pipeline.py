@@ -50,6 +50,11 @@ class Target:
         """The host's name."""
         return self.host.name
 
+    @property
+    def serves(self) -> bool:
+        """True on web hosts: they run the app server slots; worker-only hosts do not."""
+        return "web" in self.host.roles
+
 
 class Pipeline:
     """Shared machinery of deploy, rollback and restart."""
@@ -138,15 +143,16 @@ class Pipeline:
         host_header = site.domains[0] if site.domains else "localhost"
 
         def start(t: Target) -> str:
-            t.slot = other_slot(t.state.live_slot or "green")
             release = release_for(t)
+            if not t.serves:
+                return f"{release} ready for the workers (no app server on a worker host)"
+            t.slot = other_slot(t.state.live_slot or "green")
             self.run(t, "start", scripts.start_slot(self.paths, t.slot, release),
                      hint="the app failed to start: see its log above")
-            if "web" in t.host.roles:
-                self.run(t, "health", scripts.health(self.paths, t.slot, host_header,
-                                                     site.health_path, site.health_timeout,
-                                                     https=site.tls.enabled),
-                         hint="fix the error above, or set sites.*.health_path / health_timeout")
+            self.run(t, "health", scripts.health(self.paths, t.slot, host_header,
+                                                 site.health_path, site.health_timeout,
+                                                 https=site.tls.enabled),
+                     hint="fix the error above, or set sites.*.health_path / health_timeout")
             return f"{t.slot} serving {release} healthy"
 
         self.phase("start", start)
@@ -154,7 +160,10 @@ class Pipeline:
     def switch_all(self, release_for: Callable[[Target], str]) -> None:
         """Switch traffic on every host; if one fails, switch the others back."""
         def flip(t: Target) -> str:
-            assert t.slot is not None
+            if t.slot is None:  # a worker-only host: its processes run from `current`
+                self.run(t, "switch", scripts.point_current(self.paths, release_for(t)))
+                t.switched = True
+                return f"current → {release_for(t)}"
             t.transport.put(scripts.upstream_conf(self.paths, t.slot),
                             self.paths.nginx_upstream + ".djship-new")
             self.run(t, "switch", scripts.switch(self.paths, t.slot, release_for(t)))
@@ -170,7 +179,10 @@ class Pipeline:
     def switch_back(self) -> None:
         """Return switched hosts to their previous slot and release."""
         for t in self.targets:
-            if t.switched and t.state.live_slot and t.state.current:
+            if t.switched and t.slot is None and t.state.current:
+                t.transport.run(scripts.point_current(self.paths, t.state.current))
+                t.switched = False
+            elif t.switched and t.state.live_slot and t.state.current:
                 t.transport.put(scripts.upstream_conf(self.paths, t.state.live_slot),
                                 self.paths.nginx_upstream + ".djship-new")
                 t.transport.run(scripts.switch(self.paths, t.state.live_slot, t.state.current))

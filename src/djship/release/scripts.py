@@ -273,7 +273,6 @@ def upstream_conf(p: SitePaths, slot: str) -> bytes:
 
 def switch(p: SitePaths, slot: str, release_id: str) -> Script:
     """Atomically point nginx, ``current`` and the live-slot marker at the new slot."""
-    rel = p.release(check_release_id(release_id))
     up = p.nginx_upstream
     return Script.of([
         cmd("cp", "-a", "--", up, up + ".djship-old"),
@@ -282,12 +281,18 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
             raw("; exit 1; fi")),
         cmd("systemctl", "reload", "nginx"),
         cmd("rm", "-f", "--", up + ".djship-old"),
-        cmd("ln", "-sfn", rel, p.current + ".new"),
-        cmd("mv", "-Tf", p.current + ".new", p.current),
+        *point_current(p, release_id).commands,
         cmd("printf", "%s\\n", slot, raw(f"> {p.live_slot}.new")),
         cmd("mv", "-f", p.live_slot + ".new", p.live_slot),
         cmd("systemctl", "enable", "--quiet", p.unit_name(slot)),
     ])
+
+
+def point_current(p: SitePaths, release_id: str) -> Script:
+    """Move ``current`` to a release with one atomic rename (all a worker-only host needs)."""
+    rel = p.release(check_release_id(release_id))
+    return Script.of([cmd("ln", "-sfn", rel, p.current + ".new"),
+                      cmd("mv", "-Tf", p.current + ".new", p.current)])
 
 
 DRAIN_SECONDS = 3.0
