@@ -79,7 +79,7 @@ def test_status_parse_and_health() -> None:
 @pytest.mark.parametrize(("roles", "out", "problems"), [
     (["db"], "postgres:down\n", ["postgres down"]),
     (["db"], "postgres:active\n", []),
-    (["worker"], "service:inactive\n", ["app inactive"]),
+    (["worker"], "service:inactive\n", []),  # worker-only hosts run no app server
     (["lb"], "", []),
     (["web"], "service:active\nhttp:301 0.01\n", []),
 ])

@@ -43,7 +43,7 @@ class HostStatus:
         if self.service.startswith("unreachable"):
             return [self.service]
         out = []
-        if {"web", "worker"} & set(self.roles) and self.service != "active":
+        if "web" in self.roles and self.service != "active":  # worker-only hosts have none
             out.append(f"app {self.service}")
         if "web" in self.roles and not 200 <= self.http_status < 400:
             out.append(f"HTTP {self.http_status or 'no answer'}")
