@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,6 +31,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from acme import Pebble, Ports, running_pebble
 from helpers import (
     DJSHIP,
     TRACEBACK,
@@ -692,105 +689,15 @@ def test_moving_the_worker_role_moves_workers_and_the_job(multi: Project, boxes:
 
 # --- TLS ends at the load balancer ----------------------------------------------------------------
 
-BRIDGE = "10.213.77.1"
 # Not test_tls.py's ports: that module (or another engineer's run of it) may be up too.
-ACME_PORT, PEBBLE_MGMT, DNS_PORT, DNS_MGMT = 14300, 15300, 8353, 8355
-
-
-@dataclass
-class Pebble:
-    """A private ACME server and its test DNS on the bridge, for this module."""
-
-    workdir: Path
-    procs: list[subprocess.Popen[bytes]]
-
-    def add_a(self, name: str, address: str) -> None:
-        """Make ``name`` resolve to ``address`` (for pebble's validation and djship's check)."""
-        body = json.dumps({"host": f"{name}.", "addresses": [address]}).encode()
-        req = urllib.request.Request(f"http://{BRIDGE}:{DNS_MGMT}/add-a", data=body,
-                                     method="POST")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert resp.status == 200
-
-    def root(self) -> Path:
-        """The root that issues the certificates (new at every pebble start)."""
-        ctx = ssl.create_default_context(cafile=str(self.workdir / "ca.pem"))
-        with urllib.request.urlopen(f"https://{BRIDGE}:{PEBBLE_MGMT}/roots/0", timeout=5,
-                                    context=ctx) as resp:
-            path = self.workdir / "root.pem"
-            path.write_bytes(resp.read())
-        return path
-
-
-def listening(port: int) -> bool:
-    """Something listens on the bridge address at ``port``."""
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex((BRIDGE, port)) == 0
-
-
-def make_ca(d: Path) -> None:
-    """A throwaway CA, and a certificate from it for pebble's own HTTPS on the bridge."""
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=djship scale-out test CA",
-            "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))
-    openssl("req", *ec, "-subj", "/CN=pebble", "-keyout", str(d / "key.pem"),
-            "-out", str(d / "req.csr"))
-    (d / "ext.cnf").write_text(f"subjectAltName=IP:{BRIDGE}\nbasicConstraints=CA:FALSE\n"
-                               "extendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(d / "req.csr"), "-CA", str(d / "ca.pem"), "-CAkey",
-            str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext.cnf"),
-            "-out", str(d / "cert.pem"))
+PEBBLE_PORTS = Ports(acme=14300, management=15300, dns=8353, dns_management=8355)
 
 
 @pytest.fixture(scope="module")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    """pebble and pebble-challtestsrv on the bridge; stopped by PID afterwards."""
-    missing = [b for b in ("pebble", "pebble-challtestsrv", "openssl", "curl")
-               if not shutil.which(b)]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing {missing}: apt-get install pebble")
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install pebble)")
-    ports = (ACME_PORT, PEBBLE_MGMT, DNS_PORT, DNS_MGMT)
-    busy = [p for p in ports if listening(p)]
-    assert not busy, f"ports {busy} on {BRIDGE} are taken (another run of this module?)"
-    d = tmp_path_factory.mktemp("pebble")
-    make_ca(d)
-    (d / "config.json").write_text(json.dumps({"pebble": {
-        "listenAddress": f"{BRIDGE}:{ACME_PORT}",
-        "managementListenAddress": f"{BRIDGE}:{PEBBLE_MGMT}",
-        "certificate": str(d / "cert.pem"), "privateKey": str(d / "key.pem"),
-        "httpPort": 80, "tlsPort": 443, "externalAccountBindingRequired": False}}))
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with open(d / "challtestsrv.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                ["pebble-challtestsrv", "-dns01", f"{BRIDGE}:{DNS_PORT}", "-management",
-                 f"{BRIDGE}:{DNS_MGMT}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-                 "-defaultIPv4", "", "-defaultIPv6", ""], stdout=log, stderr=subprocess.STDOUT))
-        with open(d / "pebble.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                ["pebble", "-config", str(d / "config.json"), "-dnsserver",
-                 f"{BRIDGE}:{DNS_PORT}"], stdout=log, stderr=subprocess.STDOUT, env=env))
-        deadline = time.monotonic() + 15
-        while not all(listening(p) for p in ports):
-            assert time.monotonic() < deadline, f"pebble did not start: {d}"
-            time.sleep(0.2)
-        yield Pebble(d, procs)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    """pebble and pebble-challtestsrv on the bridge (acme.py); stopped by PID afterwards."""
+    with running_pebble(tmp_path_factory.mktemp("pebble"), PEBBLE_PORTS) as server:
+        yield server
 
 
 def https(lb: SandboxInfo, root: Path, path: str) -> tuple[str, str]:
@@ -807,18 +714,18 @@ def https(lb: SandboxInfo, root: Path, path: str) -> tuple[str, str]:
 def test_tls_ends_at_the_lb(multi: Project, boxes: Boxes, pebble: Pebble) -> None:
     """TLS on: certbot gets the certificate on the lb; web hosts stay plain HTTP behind it."""
     pebble.add_a(DOMAIN, boxes.lb.address)
-    shutil.copy(pebble.workdir / "ca.pem", multi.root / "acme-ca.pem")
+    shutil.copy(pebble.ca, multi.root / "acme-ca.pem")
     multi.write("djship.test.toml", multi.read("djship.test.toml") + f"""
 [sites.{SITE}.env]
 DJANGO_SECURE_SSL = "1"
 
 [sites.{SITE}.tls]
 enabled = true
-acme_server = "https://{BRIDGE}:{ACME_PORT}/dir"
+acme_server = "{pebble.directory}"
 acme_ca_bundle = "acme-ca.pem"
 """)
     multi.commit("TLS on")
-    dns = {"DJSHIP_NAMESERVER": f"{BRIDGE}:{DNS_PORT}"}
+    dns = {"DJSHIP_NAMESERVER": pebble.nameserver}
     run = multi.djship("provision", env=dns)
     assert run.returncode == 0, str(run)
     certified = [ln.split()[0] for ln in run.stderr.splitlines()

@@ -9,94 +9,24 @@ Both servers are stopped by PID at the end of the module.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from acme import BRIDGE, Pebble, Ports, running_pebble
 from helpers import REPO, Project, make_project
 
 from djship.sandbox.records import SandboxInfo
 
-BRIDGE = "10.213.77.1"
-ACME = f"https://{BRIDGE}:14000/dir"
-DNS = f"{BRIDGE}:8053"
-MANAGE = f"http://{BRIDGE}:8055"
 DOMAIN = "shop.test"
 WWW = f"www.{DOMAIN}"
 ELSEWHERE = "10.213.77.250"  # an address no sandbox has: a record "pointing elsewhere"
-PORTS = (14000, 15000, 8053, 8055)
-
-
-@dataclass
-class Pebble:
-    """The running ACME server and test DNS."""
-
-    workdir: Path
-    ca: Path  # the CA of pebble's own HTTPS listener (certbot trusts it)
-    procs: list[subprocess.Popen[bytes]]
-
-    def dns(self, path: str, body: dict[str, object]) -> None:
-        """Call challtestsrv's management API (add-a, set-cname, clear-a, ...)."""
-        req = urllib.request.Request(f"{MANAGE}/{path}", data=json.dumps(body).encode(),
-                                     method="POST")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert resp.status == 200
-
-    def root(self) -> Path:
-        """pebble's issuing root (changes on every start), fetched from its management API."""
-        ctx = ssl.create_default_context(cafile=str(self.ca))
-        with urllib.request.urlopen(f"https://{BRIDGE}:15000/roots/0", timeout=5,
-                                    context=ctx) as resp:
-            path = self.workdir / "pebble-root.pem"
-            path.write_bytes(resp.read())
-        return path
-
-
-def openssl(*args: str) -> None:
-    """Run openssl quietly; raise on failure."""
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-
-def make_ca(d: Path) -> None:
-    """A throwaway CA and a certificate for pebble's listener on the bridge address."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=djship test ACME CA",
-            "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))
-    openssl("req", *ec, "-subj", "/CN=pebble", "-keyout", str(d / "key.pem"),
-            "-out", str(d / "req.csr"))
-    (d / "ext.cnf").write_text(f"subjectAltName=IP:{BRIDGE}\nbasicConstraints=CA:FALSE\n"
-                               "extendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(d / "req.csr"), "-CA", str(d / "ca.pem"), "-CAkey",
-            str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext.cnf"),
-            "-out", str(d / "cert.pem"))
-
-
-def wait_port(port: int, seconds: float = 15) -> None:
-    """Wait until something listens on the bridge address at ``port``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(1)
-            if s.connect_ex((BRIDGE, port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {BRIDGE}:{port}")
-
-
-def port_free(port: int) -> bool:
-    """True when nothing listens on the bridge address at ``port``."""
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex((BRIDGE, port)) != 0
+PORTS = Ports(acme=14000, management=15000, dns=8053, dns_management=8055)
+DIRECTORY = f"https://{BRIDGE}:{PORTS.acme}/dir"
+NAMESERVER = f"{BRIDGE}:{PORTS.dns}"
 
 
 @pytest.fixture(scope="module")
@@ -107,47 +37,15 @@ def sandbox(warm_sandbox: SandboxInfo) -> SandboxInfo:
 
 @pytest.fixture(scope="module")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    """pebble and pebble-challtestsrv on the bridge; stopped by PID afterwards."""
-    missing = [b for b in ("pebble", "pebble-challtestsrv", "openssl") if not shutil.which(b)]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing {missing}: apt-get install pebble")
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install pebble)")
-    busy = [p for p in PORTS if not port_free(p)]
-    assert not busy, f"ports {busy} on {BRIDGE} are taken (another pebble?)"
-    d = tmp_path_factory.mktemp("pebble")
-    make_ca(d)
-    # ocspResponderURL only puts an OCSP URI in the certificates, as public CAs do;
-    # nothing is fetched from it (testssl runs without --phone-out).
-    (d / "config.json").write_text(json.dumps({"pebble": {
-        "listenAddress": f"{BRIDGE}:14000", "managementListenAddress": f"{BRIDGE}:15000",
-        "certificate": str(d / "cert.pem"), "privateKey": str(d / "key.pem"),
-        "httpPort": 80, "tlsPort": 443, "ocspResponderURL": f"http://{BRIDGE}:4002/",
-        "externalAccountBindingRequired": False, "certificateValidityPeriod": 7776000}}))
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with open(d / "challtestsrv.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                ["pebble-challtestsrv", "-dns01", DNS, "-management", f"{BRIDGE}:8055",
-                 "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "",
-                 "-defaultIPv6", ""], stdout=log, stderr=subprocess.STDOUT))
-        with open(d / "pebble.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                ["pebble", "-config", str(d / "config.json"), "-dnsserver", DNS],
-                stdout=log, stderr=subprocess.STDOUT, env=env))
-        for port in PORTS:
-            wait_port(port)
-        yield Pebble(d, d / "ca.pem", procs)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    """pebble and pebble-challtestsrv on the bridge (acme.py); stopped by PID afterwards.
+
+    ocspResponderURL only puts an OCSP URI in the certificates, as public CAs do; nothing is
+    fetched from it (testssl runs without --phone-out).
+    """
+    with running_pebble(tmp_path_factory.mktemp("pebble"), PORTS,
+                        ocspResponderURL=f"http://{BRIDGE}:4002/",
+                        certificateValidityPeriod=7776000) as server:
+        yield server
 
 
 def tls_overlay(sandbox: SandboxInfo, domains: list[str]) -> str:
@@ -160,7 +58,7 @@ def tls_overlay(sandbox: SandboxInfo, domains: list[str]) -> str:
         'DJANGO_SECURE_SSL = "1"',
         "[sites.guestbook.tls]",
         "enabled = true",
-        f'acme_server = "{ACME}"',
+        f'acme_server = "{DIRECTORY}"',
         'acme_ca_bundle = "acme-ca.pem"',
         sandbox.host_entry(["web", "worker", "db"]),
     ]) + "\n"
@@ -180,7 +78,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxInfo,
 
 def with_dns(project: Project, *args: str, timeout: float = 900) -> str:
     """Run djship with the test DNS as its resolver; return stdout+stderr, assert exit 0."""
-    run = project.djship(*args, timeout=timeout, env={"DJSHIP_NAMESERVER": DNS})
+    run = project.djship(*args, timeout=timeout, env={"DJSHIP_NAMESERVER": NAMESERVER})
     assert run.returncode == 0, run
     return run.output
 
@@ -196,7 +94,7 @@ def curl(*args: str) -> str:
 def test_domains_check_verdicts(project: Project, sandbox: SandboxInfo) -> None:
     domains = [DOMAIN, WWW, f"wrong.{DOMAIN}", f"missing.{DOMAIN}", sandbox.address]
     project.write("djship.test.toml", tls_overlay(sandbox, domains))
-    run = project.djship("domains", "check", "--nameserver", DNS)
+    run = project.djship("domains", "check", "--nameserver", NAMESERVER)
     assert run.returncode == 1, run
     rows = {line.split()[0]: line.split()[-1] for line in run.stdout.splitlines()
             if line.startswith("  ") and len(line.split()) >= 4}
