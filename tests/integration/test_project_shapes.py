@@ -312,6 +312,22 @@ def refused(run: Run, step: str) -> str:
     return run.stderr
 
 
+def refused_change(site: Site, step: str, message: str, change: Callable[[Project], None]
+                   ) -> str:
+    """Commit ``change``, deploy it, undo the commit: the deploy is refused at ``step`` and the
+    live release and the kept ones are what they were. Returns the deploy's stderr."""
+    live, kept = site.live(), site.releases()
+    change(site.project)
+    site.project.commit(message)
+    try:
+        run = site.project.djship("deploy")
+    finally:
+        site.project.git("reset", "-q", "--hard", "HEAD~1")
+    text = refused(run, step)
+    assert site.live() == live and site.releases() == kept
+    return text
+
+
 def venv_python(site: Site) -> str:
     """The interpreter the live release's venv links to, resolved on the server."""
     return site.sandbox.run(f"readlink -f /srv/{site.name}/current/.venv/bin/python").stdout.strip()
@@ -392,38 +408,24 @@ def test_slow_start_within_health_timeout(sites: dict[str, Site]) -> None:
 
 def test_slow_start_beyond_health_timeout_is_refused(sites: dict[str, Site]) -> None:
     site = deployed(sites["slow"])
-    live, kept = site.live(), site.releases()
     overlay = site.project.read("djship.test.toml")
-    site.project.write("djship.test.toml", overlay + "\n[sites.slow]\nhealth_timeout = 5\n")
-    site.project.commit("health_timeout 5")
-    try:
-        run = site.project.djship("deploy")
-    finally:
-        site.project.git("reset", "-q", "--hard", "HEAD~1")
-    text = refused(run, "health")
-    assert "no HTTP answer on / within 5s" in text, str(run)
-    assert "raise sites.slow.health_timeout" in text, str(run)
-    assert site.live() == live and site.releases() == kept
+    text = refused_change(site, "health", "health_timeout 5", lambda p: p.write(
+        "djship.test.toml", overlay + "\n[sites.slow]\nhealth_timeout = 5\n"))
+    assert "no HTTP answer on / within 5s" in text, text
+    assert "raise sites.slow.health_timeout" in text, text
     assert site.about()["shape"] == "slow"
 
 
 def test_compiled_dependency_missing_library_is_named(sites: dict[str, Site]) -> None:
     """python-ldap has no wheels: it compiles against libldap's headers, not installed."""
     site = deployed(sites["nested"])
-    live, kept = site.live(), site.releases()
-    site.project.write("deps/base.txt", NESTED_BASE + "python-ldap==3.4.8\n")
-    site.project.commit("python-ldap")
-    try:
-        run = site.project.djship("deploy")
-    finally:
-        site.project.git("reset", "-q", "--hard", "HEAD~1")
-    text = refused(run, "venv")
+    text = refused_change(site, "venv", "python-ldap", lambda p: p.write(
+        "deps/base.txt", NESTED_BASE + "python-ldap==3.4.8\n"))
     headline = next(ln for ln in text.splitlines() if ln.startswith("error:"))
-    assert "python-ldap 3.4.8 could not be built from source" in headline, str(run)
-    assert "lber.h is missing (Debian package libldap-dev)" in headline, str(run)
+    assert "python-ldap 3.4.8 could not be built from source" in headline, text
+    assert "lber.h is missing (Debian package libldap-dev)" in headline, text
     assert any(ln.startswith("hint:") and '"libldap-dev"' in ln and "system_packages" in ln
-               for ln in text.splitlines()), str(run)
-    assert site.live() == live and site.releases() == kept
+               for ln in text.splitlines()), text
     assert site.packages()["sqlparse"] == "0.5.0"
 
 
@@ -437,18 +439,11 @@ def test_python_from_requires_python_uses_trixie_system_python(sites: dict[str, 
 
 def test_python_the_server_lacks_is_refused_clearly(sites: dict[str, Site]) -> None:
     site = deployed(sites["split"])
-    live, kept = site.live(), site.releases()
-    site.project.write("pyproject.toml", '[project]\nname = "split"\nversion = "1"\n'
-                                         'requires-python = "==3.10.*"\n')
-    site.project.commit("needs Python 3.10")
-    try:
-        run = site.project.djship("deploy")
-    finally:
-        site.project.git("reset", "-q", "--hard", "HEAD~1")
-    text = refused(run, "venv")
+    text = refused_change(site, "venv", "needs Python 3.10", lambda p: p.write(
+        "pyproject.toml", '[project]\nname = "split"\nversion = "1"\n'
+                          'requires-python = "==3.10.*"\n'))
     headline = next(ln for ln in text.splitlines() if ln.startswith("error:"))
-    assert "needs Python ==3.10.* (requires-python in pyproject.toml)" in headline, str(run)
-    assert f"the server has Python {SYSTEM_PYTHON}" in headline, str(run)
-    assert "uv python install 3.10" in headline, str(run)
-    assert site.live() == live and site.releases() == kept
+    assert "needs Python ==3.10.* (requires-python in pyproject.toml)" in headline, text
+    assert f"the server has Python {SYSTEM_PYTHON}" in headline, text
+    assert "uv python install 3.10" in headline, text
     assert site.about()["settings_name"] == "production"
