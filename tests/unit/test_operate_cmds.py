@@ -60,12 +60,18 @@ def test_restore_saves_stops_restores_starts_in_order_under_the_lock() -> None:
     hosts = fakes()
     safety = Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
     assert safety.startswith("prerestore-") and safety.endswith(".dump")
-    assert order(hosts["web1"], STEPS) == STEPS
+    # The backups live on the job host (the first worker host): saved and restored there.
+    worker = order(hosts["work1"], [*STEPS, "systemctl restart djship-blog-queue@1"])
+    assert worker == ["mkdir /srv/blog/.lock", "test -f", "backup /etc/djship/blog.env",
+                      "systemctl stop", "envtool.py restore",
+                      "systemctl restart djship-blog-queue@1", "prerestore-*.dump",
+                      "rm -rf -- /srv/blog/.lock"]
+    # The web host's app stops for the restore, then its live slot starts and is checked.
+    assert order(hosts["web1"], STEPS) == ["mkdir /srv/blog/.lock", "systemctl stop",
+                                           "systemctl start", "--unix-socket",
+                                           "rm -rf -- /srv/blog/.lock"]
     start = next(s for s in hosts["web1"].scripts() if "systemctl start" in s)
     assert "djship-blog@green.service" in start
-    worker = order(hosts["work1"], [*STEPS, "systemctl restart djship-blog-queue@1"])
-    assert worker == ["mkdir /srv/blog/.lock", "systemctl stop", "systemctl start",
-                      "systemctl restart djship-blog-queue@1", "rm -rf -- /srv/blog/.lock"]
 
 
 def test_failed_restore_still_starts_the_app_and_unlocks() -> None:
@@ -73,14 +79,15 @@ def test_failed_restore_still_starts_the_app_and_unlocks() -> None:
     with pytest.raises(RemoteFailure) as exc:
         Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
     assert exc.value.step == "restore" and "one transaction" in (exc.value.hint or "")
-    sent = order(hosts["web1"], STEPS)
-    assert sent[-4:] == ["systemctl start", "--unix-socket", "prerestore-*.dump",
-                         "rm -rf -- /srv/blog/.lock"]
+    assert order(hosts["web1"], STEPS)[-3:] == ["systemctl start", "--unix-socket",
+                                                "rm -rf -- /srv/blog/.lock"]
+    assert order(hosts["work1"], STEPS)[-2:] == ["prerestore-*.dump",
+                                                 "rm -rf -- /srv/blog/.lock"]
 
 
 def test_missing_backup_changes_nothing() -> None:
     hosts = fakes({"test -f": Result(1, "", "")})
-    with pytest.raises(UsageError, match=r"no backup manual-9\.dump on web1"):
+    with pytest.raises(UsageError, match=r"no backup manual-9\.dump on work1"):
         Restore(context(CONFIG, hosts), "blog").execute("manual-9.dump")
     for t in hosts.values():
         assert not order(t, ["systemctl stop", "systemctl start", "envtool.py restore",

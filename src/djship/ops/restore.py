@@ -12,15 +12,19 @@ from djship.errors import DjshipError, UsageError
 from djship.ops import db
 from djship.release import scripts
 from djship.release.pipeline import Pipeline, Target
+from djship.steps.provision import job_host
 
 
 class Restore(Pipeline):
-    """Replace the site's data with a backup kept on its first web/worker host."""
+    """Replace the site's data with a backup kept on its job host."""
 
     @property
     def keeper(self) -> Target:
-        """The host that keeps the backups (the one `db backup` writes to)."""
-        return self.targets[0]
+        """The host that keeps the backups: the job host, where `db backup` and scheduled
+        backups write them (first worker host, else first web host)."""
+        chosen = job_host(self.config, self.site)
+        return next((t for t in self.targets if chosen and t.name == chosen.name),
+                    self.targets[0])
 
     def execute(self, name: str) -> str:
         """Restore ``name``; returns the name of the safety backup taken first."""
@@ -73,15 +77,16 @@ class Restore(Pipeline):
 
         def start(t: Target) -> str | None:
             slot = t.state.live_slot
+            if not t.serves:
+                return None  # a worker-only host: its workers restart below
             if not slot:
                 return "no release yet"
             self.run(t, "start", db.start_app(self.paths, slot),
                      hint="the app did not come back: see its log above")
-            if "web" in t.host.roles:
-                self.run(t, "health", scripts.health(self.paths, slot, host_header,
-                                                     site.health_path, site.health_timeout,
-                                                     https=site.tls.enabled),
-                         hint="the app runs on the restored data but fails its health check")
+            self.run(t, "health", scripts.health(self.paths, slot, host_header,
+                                                 site.health_path, site.health_timeout,
+                                                 https=site.tls.enabled),
+                     hint="the app runs on the restored data but fails its health check")
             return f"{slot} serving again"
 
         try:
