@@ -256,6 +256,7 @@ def test_stale_job_timers_leave_the_old_job_host() -> None:
     names = {h.name: [s.name for s in provision_steps(WORKER_CONFIG, "shop", h, None)]
              for h in (web1, work1)}
     assert "timer shop-job-tick" in names["work1"] and "timer shop-job-tick" not in names["web1"]
+    assert "app unit" in names["web1"] and "app unit" not in names["work1"]
     assert "stale jobs" in names["web1"] and "stale workers" in names["web1"]
     found = timers.parse_job_timers(Result(
         0, "/etc/systemd/system/djship-shop-job-tick.timer\n", ""))

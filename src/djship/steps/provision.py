@@ -80,8 +80,9 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
             site.user_step(p, has_nginx="web" in roles),
             site.layout_step(p),
             database.env_step(p, s, with_db=single, shared=shared),
-            web.app_unit_step(config, site_name, root, local_db=single),
         ]
+    if "web" in roles:  # worker-only hosts run the processes, not the app server
+        steps.append(web.app_unit_step(config, site_name, root, local_db=single))
     if "worker" in roles and s.processes:
         steps.append(workers.worker_step(config, site_name, root, local_db=single))
     if app_host:
