@@ -672,6 +672,8 @@ def test_moving_the_worker_role_moves_workers_and_the_job(multi: Project, boxes:
     assert {cwd for _, cwd in moved_workers.values()} == {current_release(boxes.lb)}
     assert current_release(boxes.lb).rsplit("/", 1)[1] == \
         current_release(boxes.web1).rsplit("/", 1)[1]
+    # Its processes render templates too: the release has its own static manifest there.
+    boxes.lb.run(["test", "-f", f"/srv/{SITE}/current/.static/staticfiles.json"])
     done = wait_done(boxes.lb.address, enqueue(boxes.lb.address, "after the move"))
     assert done["done"] and done["done_by"] == boxes.lb.name, done
     assert {whoami(boxes.lb.address)["version"] for _ in range(4)} == {"3"}

@@ -43,7 +43,7 @@ class Build:
     # Files djship writes into the release beside the project's (path, content).
     generated: tuple[tuple[str, bytes], ...] = field(default=())
     python: tuple[pyreq.Requirement, ...] = field(default=())
-    # Hash of what collectstatic's output depends on (static_inputs()); "" = always collect.
+    # Hash of what collectstatic's output depends on (see static_input()); "" = always collect.
     static_hash: str = ""
 
     def fingerprint(self, config_json: str) -> str:

@@ -152,7 +152,7 @@ class Deploy(Pipeline):
             try:
                 self.phase("upload", self.prepare)
                 self.phase("migrate", self.migrate, self.targets[:1])
-                self.phase("static", self.collectstatic, self.web)
+                self.phase("static", self.collectstatic)  # workers render templates too
                 self.start_and_check(lambda _t: self.release)
                 self.switch_all(lambda _t: self.release)
             except DjshipError:

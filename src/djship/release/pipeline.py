@@ -71,11 +71,6 @@ class Pipeline:
                               hint="add roles = [\"web\"] to a host")
         self.targets = [Target(h, ctx.transport(h)) for h in hosts]
 
-    @property
-    def web(self) -> list[Target]:
-        """Targets that serve HTTP."""
-        return [t for t in self.targets if "web" in t.host.roles]
-
     def phase(self, name: str, fn: Callable[[Target], str | None],
               targets: Sequence[Target] | None = None) -> None:
         """Run ``fn`` on each target in parallel with progress; raise after all finish."""
