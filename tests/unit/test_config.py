@@ -79,6 +79,14 @@ def test_toml_syntax_error_has_line(tmp_path: Path) -> None:
     assert "TOML syntax error" in found[0] and "djship.toml" in found[0]
 
 
+def test_sqlite_on_several_app_hosts_is_refused(tmp_path: Path) -> None:
+    two = BASE.replace('domains = ["example.com"]', 'domains = ["example.com"]\ndatabase = "sqlite"')
+    two += '\n[[hosts]]\nname = "web2"\naddress = "192.0.2.11"\nroles = ["web"]\n'
+    found = issues(tmp_path, two)
+    assert any("sites.blog.database: SQLite keeps the data in a file on one server" in i
+               and "web1, web2" in i for i in found), found
+
+
 def test_unknown_site_host_reference(tmp_path: Path) -> None:
     found = issues(tmp_path, BASE.replace('domains = ["example.com"]',
                                           'domains = ["example.com"]\nhosts = ["web9"]'))

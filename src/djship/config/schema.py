@@ -206,6 +206,12 @@ class Config(Strict):
             for h in site.hosts or []:
                 if h not in names:
                     raise ValueError(f"sites.{site_name}.hosts: unknown host {h!r}")
+            apps = [h.name for h in self.site_hosts(site_name)
+                    if {"web", "worker"} & set(h.roles)]
+            if site.database == "sqlite" and len(apps) > 1:
+                raise ValueError(f"sites.{site_name}.database: SQLite keeps the data in a file "
+                                 f"on one server, but the site runs on {', '.join(apps)}; "
+                                 'use "postgres" (or "external") for several app hosts')
         return self
 
     def site_hosts(self, site: str) -> list[Host]:
