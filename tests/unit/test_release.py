@@ -287,6 +287,8 @@ def test_every_process_reads_its_own_release_static_root() -> None:
     env = scripts.django_env(CONFIG, "blog", "/srv/blog/slots/%i")
     assert "STATIC_ROOT=/srv/blog/slots/%i/.static" in env
     start = scripts.start_slot(P, "blue", RID).render()
+    assert "Result --value djship-blog@blue.service)\" = timeout" in start
+    assert "raise sites.blog.health_timeout" in start
     # a release from before per-release static files falls back to the shared folder
     assert f"[ -e {P.release(RID)}/.static ] || ln -s /srv/blog/shared/static" in start
 

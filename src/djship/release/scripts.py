@@ -231,7 +231,11 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
         cmd("ln", "-sfn", rel, p.slot(slot) + ".new"),
         cmd("mv", "-Tf", p.slot(slot) + ".new", p.slot(slot)),
         cmd(raw("if ! systemctl start"), unit, raw("; then"), "journalctl", "-u", unit, "-n",
-            "40", "--no-pager", "-o", "cat", raw(">&2; exit 1; fi")),
+            "40", "--no-pager", "-o", "cat", raw(">&2;"),
+            raw(f'if [ "$(systemctl show -p Result --value {unit})" = timeout ]; then'),
+            "echo", f"the app did not become ready within sites.{p.site}.health_timeout "
+            "(gunicorn imports it before it is ready): it hangs at import, or needs longer: "
+            f"then raise sites.{p.site}.health_timeout", raw(">&2; fi; exit 1; fi")),
     ])
 
 
