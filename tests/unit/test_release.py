@@ -237,7 +237,7 @@ def test_retire_drains_on_the_server_and_start_cancels_it() -> None:
     assert "sleep" not in retire
     assert "systemd-run --quiet --unit=djship-blog-retire-blue --on-active=3s" in retire
     assert retire.rstrip().endswith("systemctl stop djship-blog@blue.service")
-    start = scripts.start_slot(P, "blue", RID).render()
+    start = scripts.start_slot(P, "blue", RID, 30).render()
     cancel = start.index("systemctl stop djship-blog-retire-blue.timer")
     assert cancel < start.index("systemctl start djship-blog@blue.service")
 
@@ -286,8 +286,9 @@ def test_reused_static_files_are_hard_links_of_the_live_release() -> None:
 def test_every_process_reads_its_own_release_static_root() -> None:
     env = scripts.django_env(CONFIG, "blog", "/srv/blog/slots/%i")
     assert "STATIC_ROOT=/srv/blog/slots/%i/.static" in env
-    start = scripts.start_slot(P, "blue", RID).render()
-    assert "Result --value djship-blog@blue.service)\" = timeout" in start
+    start = scripts.start_slot(P, "blue", RID, 30).render()
+    assert "timeout 30 systemctl start djship-blog@blue.service" in start
+    assert "did not become ready within 30s" in start
     assert "raise sites.blog.health_timeout" in start
     # a release from before per-release static files falls back to the shared folder
     assert f"[ -e {P.release(RID)}/.static ] || ln -s /srv/blog/shared/static" in start

@@ -142,7 +142,8 @@ class Pipeline:
             if not t.serves:
                 return f"{release} ready for the workers (no app server on a worker host)"
             t.slot = other_slot(t.state.live_slot or "green")
-            self.run(t, "start", scripts.start_slot(self.paths, t.slot, release),
+            self.run(t, "start", scripts.start_slot(self.paths, t.slot, release,
+                                                                 site.health_timeout),
                      hint="the app failed to start: see its log above")
             self.run(t, "health", scripts.health(self.paths, t.slot, host_header,
                                                  site.health_path, site.health_timeout,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,9 +219,11 @@ def backup_db(p: SitePaths, release_id: str, keep: int) -> Script:
     ])
 
 
-def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
-    """Point the idle slot at the release and start it beside the live one."""
+def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Script:
+    """Point the idle slot at the release and start it beside the live one, waiting at most
+    ``timeout`` seconds (the site's health_timeout) for it to be ready."""
     rel = p.release(check_release_id(release_id))
+    secs = max(1, math.ceil(timeout))
     unit = p.unit_name(slot)
     return Script.of([
         *cancel_retire(p, slot),
@@ -230,12 +233,14 @@ def start_slot(p: SitePaths, slot: str, release_id: str) -> Script:
         cmd(raw(f"[ -e {release_static(rel)} ] ||"), "ln", "-s", p.static, release_static(rel)),
         cmd("ln", "-sfn", rel, p.slot(slot) + ".new"),
         cmd("mv", "-Tf", p.slot(slot) + ".new", p.slot(slot)),
-        cmd(raw("if ! systemctl start"), unit, raw("; then"), "journalctl", "-u", unit, "-n",
-            "40", "--no-pager", "-o", "cat", raw(">&2;"),
-            raw(f'if [ "$(systemctl show -p Result --value {unit})" = timeout ]; then'),
-            "echo", f"the app did not become ready within sites.{p.site}.health_timeout "
-            "(gunicorn imports it before it is ready): it hangs at import, or needs longer: "
-            f"then raise sites.{p.site}.health_timeout", raw(">&2; fi; exit 1; fi")),
+        # The wait is bounded here (not only by the unit's TimeoutStartSec, written at
+        # provision time), so the deploy's health_timeout holds for a preloading app too.
+        cmd(raw("rc=0; timeout"), str(secs), "systemctl", "start", unit, raw("|| rc=$?;"),
+            raw('if [ "$rc" -ne 0 ]; then'), "journalctl", "-u", unit, "-n", "40",
+            "--no-pager", "-o", "cat", raw('>&2; if [ "$rc" = 124 ]; then'), "echo",
+            f"the app did not become ready within {secs}s (sites.{p.site}.health_timeout; "
+            "gunicorn --preload imports it before it is ready): it hangs at import, or needs "
+            f"longer: then raise sites.{p.site}.health_timeout", raw(">&2; fi; exit 1; fi")),
     ])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -29,23 +28,13 @@ def app_args(config: Config, site: str) -> str:
     return f"{preload}-k uvicorn_worker.UvicornWorker {config.project.asgi}"
 
 
-def start_timeout(health_timeout: float, preload: bool) -> int:
-    """systemd's TimeoutStartSec for an app slot.
-
-    With --preload gunicorn imports the app before it tells systemd it is ready, so the
-    start itself takes the app's import time: health_timeout bounds it. Without, the start
-    ends once the master runs (the workers import afterwards, under the health check).
-    """
-    return max(1, math.ceil(health_timeout)) + (0 if preload else 30)
-
-
 def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> File:
     """The app's template unit (instance = release id)."""
     p = SitePaths(site)
     s = config.sites[site]
     text = render("app.service.j2", root, site=site, paths=p, user=p.user,
                   settings=config.settings_module(site), app_args=app_args(config, site),
-                  workers=s.workers, start_timeout=start_timeout(s.health_timeout, s.preload),
+                  workers=s.workers, start_timeout=int(s.health_timeout) + 30,
                   worker_timeout=max(30, int(s.health_timeout)),
                   server_name="gunicorn", local_db=local_db,
                   django_env=django_env(config, site, p.slot("%i")),
