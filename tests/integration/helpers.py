@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # for tests.support.load, whichever way pytest was started
     sys.path.insert(0, str(REPO))
 
-from tests.support.load import Load, LoadResult  # noqa: E402,F401 - re-exported
+from tests.support.load import Load, Loaded, LoadResult, loaded_around  # noqa: E402,F401 - re-exported
 
 EXAMPLE = REPO / "examples" / "guestbook"
 DJSHIP = str(Path(sys.executable).with_name("djship"))

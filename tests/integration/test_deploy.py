@@ -13,21 +13,20 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
 from helpers import (
     DOMAIN,
     SITE,
     TRACEBACK,
-    Load,
-    LoadResult,
+    Loaded,
     Project,
     css_path,
     current_release,
     finish,
+    loaded_around,
     make_project,
     post_entry,
     releases_listing,
@@ -70,26 +69,10 @@ def deployed(project: Project, sandbox: SandboxInfo) -> str:
     return current_release(sandbox)
 
 
-@dataclass
-class Loaded:
-    """The outcome of something done under load."""
-
-    result: LoadResult
-    seconds: float
-
-
-@contextmanager
-def under_load(sandbox: SandboxInfo, paths: list[str]) -> Iterator[Loaded]:
+def under_load(sandbox: SandboxInfo, paths: list[str]) -> AbstractContextManager[Loaded]:
     """Run Load on ``paths`` around the block: 2 s before, and at least 20 s in all."""
-    out = Loaded(LoadResult(), 0.0)
-    began = time.monotonic()
-    load = Load(sandbox.address, DOMAIN, paths, concurrency=LOAD_CLIENTS, max_seconds=300)
-    with load:
-        time.sleep(2)
-        yield out
-        time.sleep(max(2.0, MIN_LOAD_SECONDS - (time.monotonic() - began)))
-        out.result = load.stop()
-    out.seconds = time.monotonic() - began
+    return loaded_around(sandbox.address, DOMAIN, paths, clients=LOAD_CLIENTS,
+                         min_seconds=MIN_LOAD_SECONDS)
 
 
 # Known src bug (see test_hashed_static_files_never_disappear_during_deploy): collectstatic

@@ -24,8 +24,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -35,13 +35,13 @@ from acme import Pebble, Ports, running_pebble
 from helpers import (
     DJSHIP,
     TRACEBACK,
-    Load,
-    LoadResult,
+    Loaded,
     Project,
     Run,
     css_path,
     djship_env,
     finish,
+    loaded_around,
     make_project,
     post_entry,
     request,
@@ -194,26 +194,10 @@ def two_sites(setups: dict[str, Future[object]]) -> dict[str, Project]:
 
 # --- helpers --------------------------------------------------------------------------------
 
-@dataclass
-class Loaded:
-    """What a bounded load saw around a block."""
-
-    result: LoadResult = field(default_factory=LoadResult)
-    seconds: float = 0.0
-
-
-@contextmanager
-def under_load(address: str, host: str, paths: list[str]) -> Iterator[Loaded]:
+def under_load(address: str, host: str, paths: list[str]) -> AbstractContextManager[Loaded]:
     """Bounded load on ``paths`` around the block: 2 s before, at least 15 s in all."""
-    out = Loaded()
-    began = time.monotonic()
-    load = Load(address, host, paths, concurrency=LOAD_CLIENTS, max_seconds=300)
-    with load:
-        time.sleep(2)
-        yield out
-        time.sleep(max(2.0, MIN_LOAD_SECONDS - (time.monotonic() - began)))
-        out.result = load.stop()
-    out.seconds = time.monotonic() - began
+    return loaded_around(address, host, paths, clients=LOAD_CLIENTS,
+                         min_seconds=MIN_LOAD_SECONDS)
 
 
 def assert_no_failures(loaded: Loaded) -> None:

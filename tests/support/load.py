@@ -12,6 +12,8 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -106,3 +108,26 @@ def _no_time_wait(sock: socket.socket) -> None:
     read in full by then, so the reset loses nothing.
     """
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@dataclass
+class Loaded:
+    """What a bounded load saw around a block, and how long it ran."""
+
+    result: LoadResult = field(default_factory=LoadResult)
+    seconds: float = 0.0
+
+
+@contextmanager
+def loaded_around(address: str, host_header: str, paths: list[str], *, clients: int,
+                  min_seconds: float) -> Iterator[Loaded]:
+    """Load ``paths`` around the block: 2 s before it, 2 s after, ``min_seconds`` in all."""
+    out = Loaded()
+    began = time.monotonic()
+    load = Load(address, host_header, paths, concurrency=clients, max_seconds=300)
+    with load:
+        time.sleep(2)
+        yield out
+        time.sleep(max(2.0, min_seconds - (time.monotonic() - began)))
+        out.result = load.stop()
+    out.seconds = time.monotonic() - began
