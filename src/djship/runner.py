@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from djship.errors import DjshipError, RemoteFailure
+from djship.plan import Action, AnyStep, Call, Plan, Run
 from djship.shell import FAILED_MARK, Script
-from djship.steps.base import Action, AnyStep, Call, Plan, Run
 from djship.transport.base import Result, Transport
 from djship.ui import UI
 

@@ -11,8 +11,8 @@ from djship.config import validate
 from djship.facts.files import FileState
 from djship.facts.files import parse as parse_files
 from djship.paths import SitePaths
+from djship.plan import Plan, Put, Run
 from djship.steps import database, packages, site, tools, web
-from djship.steps.base import Plan, Put, Run
 from djship.steps.envfile import desired_hashes
 from djship.steps.files import File, plan_files
 from djship.steps.provision import provision_steps
@@ -182,6 +182,6 @@ def test_provision_steps_by_role() -> None:
                                   if not s.name.startswith("stale ")],
                          ids=lambda s: s.name)
 def test_every_step_plans_something_for_a_fresh_server(step: object) -> None:
-    from djship.steps.base import Step
+    from djship.plan import Step
     assert isinstance(step, Step)
     assert step.plan(step.fact.assume).changes

@@ -15,8 +15,8 @@ from djship.config.schema import Backups
 from djship.ops import site as ops_site
 from djship.ops.site import remove_site
 from djship.paths import SitePaths
+from djship.plan import AnyStep, Put, Run
 from djship.steps import database, dbhost, lb, security, timers, web, workers
-from djship.steps.base import AnyStep, Put, Run
 from djship.steps.envfile import desired_hashes
 from djship.steps.provision import job_host, provision_steps
 

@@ -10,8 +10,8 @@ import pytest
 
 from djship.config import Config, validate
 from djship.errors import ConfigError
+from djship.plan import Put, Run
 from djship.steps import web
-from djship.steps.base import Put, Run
 from djship.steps.provision import provision_steps
 from djship.tls import certs, nginx, status, steps
 from djship.tls.certs import CertFacts, CertState

@@ -14,9 +14,9 @@ from djship.config import Host
 from djship.context import Context
 from djship.ops import envvars
 from djship.paths import SitePaths
+from djship.plan import AnyStep
 from djship.runner import HostReport, Runner
 from djship.steps import dbhost
-from djship.steps.base import AnyStep
 from djship.steps.provision import provision_steps
 from djship.transport.base import Transport
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from djship.plan import Fact
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact
 from djship.transport.base import Result
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
+from djship.plan import Put, Run
 from djship.release import diagnose, scripts
 from djship.release.build import Build
 from djship.release.pipeline import (
@@ -20,7 +21,6 @@ from djship.release.pipeline import (
 from djship.release.state import META
 from djship.runner import describe
 from djship.shell import Script
-from djship.steps.base import Put, Run
 
 DANGEROUS = re.compile(r"^\s*(Remove field|Delete model|Rename field|Rename model|"
                        r"Rename table)", re.IGNORECASE | re.MULTILINE)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from djship.config import Site
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.steps.envfile import desired_hashes
 from djship.steps.tools import ENVTOOL
 from djship.transport.base import Result

@@ -11,8 +11,8 @@ from typing import Any
 
 from djship.config import Config, Host
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Put, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Put, Run, Step
 from djship.steps.files import File, files_step
 from djship.steps.security import ALLOW_DIR, FIREWALL_RELOAD, NFT_FILE
 from djship.steps.tools import ENVTOOL

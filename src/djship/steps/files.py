@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from djship.facts.files import FileStates, file_states
+from djship.plan import Action, Plan, Put, Run, Step
 from djship.shell import Command, Script, cmd, raw
-from djship.steps.base import Action, Plan, Put, Run, Step
 
 NEW = ".djship-new"
 OLD = ".djship-old"

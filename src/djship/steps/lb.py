@@ -13,9 +13,9 @@ from typing import Any
 from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
+from djship.plan import AnyStep, Fact, Plan, Step
 from djship.render import render
 from djship.shell import cmd
-from djship.steps.base import AnyStep, Fact, Plan, Step
 from djship.steps.files import File, files_step, plan_files
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from djship.config import Config, Host
+from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.transport.base import Result
 
 BASE = ["python3", "python3-venv", "python3-dev", "build-essential", "libpq-dev", "rsync",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from djship.config import Config, Host
 from djship.paths import SitePaths
+from djship.plan import AnyStep
 from djship.steps import (
     database,
     dbhost,
@@ -19,7 +20,6 @@ from djship.steps import (
     web,
     workers,
 )
-from djship.steps.base import AnyStep
 from djship.tls import steps as tls_steps
 
 

@@ -10,9 +10,9 @@ from djship import paths
 from djship.config import Host
 from djship.errors import ConnectionFailure
 from djship.facts.files import FileStates, file_states
+from djship.plan import Call, Plan, Step
 from djship.render import render
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Call, Plan, Step
 from djship.steps.files import File, files_step, plan_files
 
 NFT_FILE = f"{paths.ETC}/firewall.nft"

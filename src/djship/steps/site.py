@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from djship import paths
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.transport.base import Result
 
 

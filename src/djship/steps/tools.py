@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import resources
 
 from djship import paths
+from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.steps.files import File, files_step
 from djship.transport.base import Result
 

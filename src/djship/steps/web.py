@@ -8,11 +8,11 @@ from pathlib import Path
 from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Put, Step
 from djship.release.scripts import django_env
 from djship.render import render
 from djship.shell import Command, Script, cmd, raw
 from djship.steps import lb
-from djship.steps.base import Fact, Plan, Put, Step
 from djship.steps.files import File, files_step
 
 NGINX_TEST = [cmd("nginx", "-t", "-q")]

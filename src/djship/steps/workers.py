@@ -10,9 +10,9 @@ from typing import Any
 from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Run, Step
 from djship.render import render
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.steps.files import File, files_step
 from djship.transport.base import Result
 

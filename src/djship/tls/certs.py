@@ -15,8 +15,8 @@ from pathlib import Path
 from djship.config import Config
 from djship.config.schema import Tls
 from djship.errors import ConfigError, ConfigIssue
+from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Command, Script, cmd, raw
-from djship.steps.base import Fact, Plan, Run, Step
 from djship.tls.dns import Check, dns_names
 from djship.transport.base import Result
 

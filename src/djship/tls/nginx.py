@@ -15,9 +15,9 @@ from djship import paths
 from djship.config import Config
 from djship.facts import files as file_facts
 from djship.paths import SitePaths
+from djship.plan import Fact, Plan, Step
 from djship.render import render
 from djship.shell import Command, Script, cmd, raw
-from djship.steps.base import Fact, Plan, Step
 from djship.steps.files import File, plan_files
 from djship.tls.certs import WEBROOT, cert_paths
 from djship.tls.dns import dns_names

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from djship.config import Config
 from djship.facts.files import FileStates, file_states
+from djship.plan import Action, AnyStep, Fact, Plan, Put, Run, Step
 from djship.shell import Script, cmd, raw
-from djship.steps.base import Action, AnyStep, Fact, Plan, Put, Run, Step
 from djship.steps.files import File, differs
 from djship.tls import certs
 from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
