@@ -94,6 +94,15 @@ class SitePaths:
         """uv's package cache, shared by all releases."""
         return f"{self.shared}/uv-cache"
 
+    @property
+    def venvs(self) -> str:
+        """Virtualenvs, one per dependency hash, shared by the releases that link to them."""
+        return f"{self.root}/venvs"
+
+    def venv(self, deps_hash: str) -> str:
+        """The virtualenv for one set of dependencies."""
+        return f"{self.venvs}/{deps_hash}"
+
     def slot(self, name: str) -> str:
         """Symlink naming the release a slot (blue/green) runs."""
         return f"{self.root}/slots/{name}"
