@@ -16,7 +16,7 @@ from djship.ops import site as ops_site
 from djship.ops.site import remove_site
 from djship.paths import SitePaths
 from djship.plan import AnyStep, Put, Run
-from djship.steps import database, dbhost, lb, security, timers, web, workers
+from djship.steps import database, dbhost, lb, nginx, security, timers, web, workers
 from djship.steps.envfile import desired_hashes
 from djship.steps.provision import job_host, provision_steps
 
@@ -134,7 +134,7 @@ def test_shared_db_host_lets_in_the_union_of_every_sites_hosts() -> None:
 
 
 def test_web_hosts_believe_x_forwarded_proto_only_from_the_lb() -> None:
-    assert lb.lb_addresses(TWO_SITES, "blog") == ["10.0.0.1"]
+    assert nginx.lb_addresses(TWO_SITES, "blog") == ["10.0.0.1"]
     conf = web.nginx_files(TWO_SITES, "blog", None)[0].content.decode()
     assert "geo $djship_blog_via_lb {\n    default 0;\n    10.0.0.1 1;\n}" in conf
     assert '"1:https" https;' in conf and "default $scheme;" in conf
@@ -146,7 +146,7 @@ def test_web_hosts_believe_x_forwarded_proto_only_from_the_lb() -> None:
 def test_lb_known_by_name_is_not_trusted() -> None:
     named = TWO_SITES.model_copy(update={"hosts": [
         TWO_SITES.hosts[0].model_copy(update={"address": "lb.internal"}), *TWO_SITES.hosts[1:]]})
-    assert lb.lb_addresses(named, "blog") == []
+    assert nginx.lb_addresses(named, "blog") == []
     assert "geo " not in web.nginx_files(named, "blog", None)[0].content.decode()
 
 
@@ -332,6 +332,6 @@ def test_tls_steps_run_on_the_lb_not_on_the_web_hosts() -> None:
 
 def test_single_host_tls_is_unchanged_by_the_lb_logic() -> None:
     alone = TLS_LB.model_copy(update={"hosts": [TLS_LB.hosts[1]]})
-    assert not lb.fronted(alone, "blog")
+    assert not nginx.fronted(alone, "blog")
     names = [s.name for s in provision_steps(alone, "blog", alone.hosts[0], None)]
     assert {"tls files", "certificate", "nginx https"} <= set(names)

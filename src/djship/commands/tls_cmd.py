@@ -12,7 +12,7 @@ from djship.context import Context
 from djship.errors import DjshipError
 from djship.runner import Runner
 from djship.shell import Script, cmd
-from djship.steps import lb
+from djship.steps.nginx import fronted
 from djship.tls import certs, status
 from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
 
@@ -106,7 +106,7 @@ def tls_status(state: State, site: str | None, only_host: str | None) -> None:
 
 def tls_role(ctx: Context, site: str) -> str:
     """Where the site's certificate lives: its load balancers when it has any, else web."""
-    return "lb" if lb.fronted(ctx.config, site) else "web"
+    return "lb" if fronted(ctx.config, site) else "web"
 
 
 def host_tls(ctx: Context, site: str, host: Host) -> list[status.CertRow]:

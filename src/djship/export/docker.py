@@ -11,7 +11,7 @@ from djship.export.requirements import Runner, requirements_file, run_tool
 from djship.export.settings import settings_file
 from djship.export.target import Target
 from djship.render import render
-from djship.steps.web import site_id
+from djship.steps.nginx import site_id
 
 NGINX_CONF = "docker/nginx/site.conf"
 NGINX_UPSTREAM = "docker/nginx/upstream.conf"

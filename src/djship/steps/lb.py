@@ -6,7 +6,6 @@ the web hosts behind it serve plain HTTP and believe its X-Forwarded-Proto.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +16,16 @@ from djship.plan import AnyStep, Fact, Plan, Step
 from djship.render import render
 from djship.shell import cmd
 from djship.steps.files import File, files_step, plan_files
-
-
-def lb_hosts(config: Config, site: str) -> list[str]:
-    """Names of the site's load balancers (lb hosts that are not also web hosts)."""
-    return [h.name for h in config.site_hosts(site) if "lb" in h.roles and "web" not in h.roles]
-
-
-def fronted(config: Config, site: str) -> bool:
-    """True when the site's web hosts sit behind a load balancer (which then owns TLS)."""
-    return bool(lb_hosts(config, site))
-
-
-def lb_addresses(config: Config, site: str) -> list[str]:
-    """IP addresses of the site's load balancers.
-
-    The web hosts believe these addresses' X-Forwarded-Proto. A load balancer configured
-    by host name is not trusted (nginx's geo needs addresses): give its IP address.
-    """
-    out = []
-    names = lb_hosts(config, site)
-    for h in config.site_hosts(site):
-        if h.name in names:
-            try:
-                out.append(str(ipaddress.ip_address(h.address)))
-            except ValueError:
-                continue
-    return out
+from djship.steps.nginx import (
+    NGINX_RELOAD,
+    NGINX_TEST,
+    NGINX_UNLINK_DANGLING,
+    enable_links,
+    site_id,
+)
+from djship.tls import nginx as tls_nginx
+from djship.tls import steps as tls_steps
+from djship.tls.certs import WEBROOT, cert_paths
 
 
 def backends(config: Config, site: str) -> list[str]:
@@ -53,38 +35,30 @@ def backends(config: Config, site: str) -> list[str]:
 
 def lb_conf(config: Config, site: str, root: Path | None, cert_ready: bool) -> str:
     """The load balancer's server blocks: HTTP, or HTTPS once the certificate is there."""
-    from djship.steps.web import site_id
-    from djship.tls.certs import WEBROOT, cert_paths
-    from djship.tls.nginx import hsts_header, redirects
-
     s = config.sites[site]
     return render("nginx-lb.conf.j2", root, site=site, site_id=site_id(site),
                   backends=backends(config, site), server_names=" ".join(s.domains or ["_"]),
                   tls=s.tls.enabled, webroot=WEBROOT,
                   cert=cert_paths(site, s.tls) if s.tls.enabled and cert_ready else None,
-                  redirects=redirects(s.domains, s.canonical),
-                  hsts=hsts_header(s.tls.hsts_max_age))
+                  redirects=tls_nginx.redirects(s.domains, s.canonical),
+                  hsts=tls_nginx.hsts_header(s.tls.hsts_max_age))
 
 
 def lb_files(config: Config, site: str, root: Path | None, cert_ready: bool = False
              ) -> list[File]:
     """The load balancer's server block and the default server(s)."""
-    from djship.tls.nginx import DEFAULT_TLS
-
     p = SitePaths(site)
     files = [File(p.nginx_site, lb_conf(config, site, root, cert_ready).encode()),
              File(f"{paths.NGINX_AVAILABLE}/djship-default.conf",
                   render("nginx-default.conf.j2", root).encode())]
     if config.sites[site].tls.enabled:
-        files.append(File(DEFAULT_TLS, render("nginx-tls-default.conf.j2", root).encode()))
+        default_tls = render("nginx-tls-default.conf.j2", root)
+        files.append(File(tls_nginx.DEFAULT_TLS, default_tls.encode()))
     return files
 
 
 def lb_step(config: Config, site: str, root: Path | None) -> Step[Any]:
     """Keep the load balancer's nginx config, tested before reload."""
-    from djship.steps.web import NGINX_RELOAD, NGINX_TEST, NGINX_UNLINK_DANGLING, enable_links
-    from djship.tls import nginx as tls_nginx
-
     links = enable_links(SitePaths(site))
     if not config.sites[site].tls.enabled:
         return files_step("load balancer", lb_files(config, site, root),
@@ -105,8 +79,6 @@ def lb_step(config: Config, site: str, root: Path | None) -> Step[Any]:
 
 def lb_steps(config: Config, site: str, root: Path | None) -> list[AnyStep]:
     """The lb's nginx, with TLS around it when the site has TLS on (certbot runs here)."""
-    from djship.tls import steps as tls_steps
-
     nginx = lb_step(config, site, root)
     return [*tls_steps.before_nginx(config, site, root), nginx,
             *tls_steps.after_nginx(config, site, nginx)]

@@ -20,6 +20,7 @@ from djship.steps import (
     web,
     workers,
 )
+from djship.steps.nginx import fronted
 from djship.tls import steps as tls_steps
 
 
@@ -95,7 +96,7 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
                   *lb.lb_steps(config, site_name, root)]
     if "web" in roles:
         nginx = web.nginx_step(config, site_name, root)
-        tls_here = not lb.fronted(config, site_name)  # else TLS ends at the load balancer
+        tls_here = not fronted(config, site_name)  # else TLS ends at the load balancer
         steps += [
             database.service_step("nginx service", "nginx"),
             web.upstream_step(site_name),

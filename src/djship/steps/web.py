@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.plan import Fact, Plan, Put, Step
 from djship.release.scripts import django_env
 from djship.render import render
-from djship.shell import Command, Script, cmd, raw
-from djship.steps import lb
+from djship.shell import Script, cmd, raw
 from djship.steps.files import File, files_step
+from djship.steps.nginx import (
+    NGINX_RELOAD,
+    NGINX_TEST,
+    NGINX_UNLINK_DANGLING,
+    enable_links,
+    fronted,
+    nginx_files,
+)
+from djship.tls.nginx import nginx_tls_step
 
-NGINX_TEST = [cmd("nginx", "-t", "-q")]
-NGINX_RELOAD = [cmd("systemctl", "reload-or-restart", "nginx")]
 NO_RELEASE = "# no release deployed yet\nserver unix:/run/djship-none.sock down;\n"
 
 
@@ -54,44 +58,12 @@ def app_subdir(config: Config) -> str:
     return "" if parent in ("", ".") else "/" + parent
 
 
-def site_id(site: str) -> str:
-    """A name usable as an nginx upstream identifier."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", site)
-
-
-def nginx_files(config: Config, site: str, root: Path | None) -> list[File]:
-    """The site's server block, its enabling symlink target and the default server."""
-    p = SitePaths(site)
-    domains = config.sites[site].domains or ["_"]
-    site_conf = render("nginx-site.conf.j2", root, site=site, site_id=site_id(site), paths=p,
-                       server_names=" ".join(domains),
-                       trusted_proxies=lb.lb_addresses(config, site))
-    default = render("nginx-default.conf.j2", root)
-    return [File(p.nginx_site, site_conf.encode()),
-            File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]
-
-
-NGINX_UNLINK_DANGLING = [cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")]
-
-
-def enable_links(p: SitePaths) -> list[Command]:
-    """Enable the site's server block and djship's default server; drop Debian's default."""
-    return [
-        cmd("ln", "-sfn", p.nginx_site, p.nginx_enabled),
-        cmd("ln", "-sfn", f"{paths.NGINX_AVAILABLE}/djship-default.conf",
-            f"{paths.NGINX_ENABLED}/djship-default.conf"),
-        cmd("rm", "-f", f"{paths.NGINX_ENABLED}/default"),
-    ]
-
-
 def nginx_step(config: Config, site: str, root: Path | None) -> Step[object]:
     """Keep the nginx site in place: staged, enabled, tested with nginx -t, then reloaded."""
     links = enable_links(SitePaths(site))
     on_fail = NGINX_UNLINK_DANGLING
     # HTTPS server, redirect, ACME webroot: djship.tls (on the lb instead, when there is one)
-    if config.sites[site].tls.enabled and not lb.fronted(config, site):
-        from djship.tls.nginx import nginx_tls_step
-
+    if config.sites[site].tls.enabled and not fronted(config, site):
         return nginx_tls_step(config, site, root, name="nginx", links=links,  # type: ignore[return-value]
                               test=NGINX_TEST, reload=NGINX_RELOAD, on_fail=on_fail)
     return files_step("nginx", nginx_files(config, site, root),  # type: ignore[return-value]

@@ -19,6 +19,7 @@ from djship.plan import Fact, Plan, Step
 from djship.render import render
 from djship.shell import Command, Script, cmd, raw
 from djship.steps.files import File, plan_files
+from djship.steps.nginx import nginx_files, site_id
 from djship.tls.certs import WEBROOT, cert_paths
 from djship.tls.dns import dns_names
 from djship.transport.base import Result
@@ -47,8 +48,6 @@ def hsts_header(max_age: int) -> str:
 
 def site_conf(config: Config, site: str, root: Path | None, cert_ready: bool) -> str:
     """The site's nginx config: HTTPS when the certificate is there, else HTTP plus ACME."""
-    from djship.steps.web import site_id  # web imports this module lazily; no cycle at load
-
     s = config.sites[site]
     return render("nginx-tls-site.conf.j2", root, site=site, site_id=site_id(site),
                   paths=SitePaths(site), server_names=" ".join(s.domains or ["_"]),
@@ -60,8 +59,6 @@ def site_conf(config: Config, site: str, root: Path | None, cert_ready: bool) ->
 def nginx_tls_files(config: Config, site: str, root: Path | None, cert_ready: bool
                     ) -> list[File]:
     """The site file, the HTTP default server and the HTTPS default server."""
-    from djship.steps.web import nginx_files
-
     plain = nginx_files(config, site, root)
     default_tls = render("nginx-tls-default.conf.j2", root)
     return [File(SitePaths(site).nginx_site, site_conf(config, site, root, cert_ready).encode()),
