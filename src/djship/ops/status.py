@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from djship.paths import SitePaths
 from djship.shell import Script, cmd, raw
+from djship.tls.nginx import redirects
 from djship.transport.base import Result
 
 CERT_WARN_DAYS = 14  # certbot renews 30 days ahead: this close means renewal is failing
@@ -76,8 +77,6 @@ class Target:
 
 def health_host(domains: Sequence[str], canonical: str) -> str:
     """The name nginx serves the app under (not one it only redirects from)."""
-    from djship.tls.nginx import redirects
-
     sources = {src for src, _ in redirects(domains, canonical)}
     return next((d for d in domains if d.lower() not in sources), "localhost")
 

@@ -13,6 +13,7 @@ from djship.config import Config, Host
 from djship.paths import SitePaths
 from djship.plan import Fact, Plan, Put, Run, Step
 from djship.shell import Script, cmd, raw
+from djship.steps.database import EnvFact, env_probe, parse_env
 from djship.steps.files import File, files_step
 from djship.steps.security import ALLOW_DIR, FIREWALL_RELOAD, NFT_FILE
 from djship.steps.tools import ENVTOOL
@@ -156,8 +157,6 @@ def db_env_file(site: str) -> str:
 
 def db_create_step(site: str, host: Host) -> Step[Any]:
     """Create the site's role and database on the db host, password stored root-only there."""
-    from djship.steps.database import EnvFact, env_probe, parse_env
-
     p = SitePaths(site)
     probe_script = env_probe(p, with_db=True, env_file=db_env_file(site))
 

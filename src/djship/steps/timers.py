@@ -10,6 +10,7 @@ from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.plan import Fact, Plan, Run, Step
+from djship.release.scripts import app_exec
 from djship.render import render
 from djship.shell import Script, cmd, raw
 from djship.steps.files import File, files_step
@@ -19,8 +20,6 @@ from djship.transport.base import Result
 
 def job_exec(config: Config, site: str, command: str) -> str:
     """ExecStart of a job: the command in the live release, as the site user, with its env."""
-    from djship.release.scripts import app_exec
-
     argv = app_exec(config, site, SitePaths(site).current, shlex.split(command))
     return shlex.join(["/usr/bin/python3", *argv[1:]])  # systemd wants an absolute path
 

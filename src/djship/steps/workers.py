@@ -11,9 +11,11 @@ from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.plan import Fact, Plan, Run, Step
+from djship.release.scripts import django_env
 from djship.render import render
 from djship.shell import Script, cmd, raw
 from djship.steps.files import File, files_step
+from djship.steps.web import app_subdir
 from djship.transport.base import Result
 
 
@@ -35,9 +37,6 @@ def exec_start(p: SitePaths, command: str) -> str:
 
 def worker_files(config: Config, site: str, root: Path | None, local_db: bool) -> list[File]:
     """One unit file per configured process."""
-    from djship.release.scripts import django_env
-    from djship.steps.web import app_subdir
-
     p = SitePaths(site)
     out = []
     for name, proc in config.sites[site].processes.items():
