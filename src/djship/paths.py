@@ -4,9 +4,11 @@ Layout for a site ``blog``::
 
     /srv/blog/                    site root, owned by root
         releases/<id>/            one directory per release (code + .venv)
-        current -> releases/<id>  the release nginx sends traffic to
+        current -> releases/<id>  the release nginx sends traffic to (and serves
+                                  static files from: current/.static, then shared/static)
         shared/media/             uploaded files, kept across releases
-        shared/static/            collected static files, kept across releases
+        shared/static/            every release's collected static files merged, kept
+                                  across releases (old hashed names for pages in flight)
         shared/data/              SQLite database when the site uses SQLite
         shared/backups/           pg_dump/SQLite backups
         shared/uv-cache/          uv's cache, so unchanged dependencies install in seconds
@@ -15,9 +17,10 @@ Layout for a site ``blog``::
         .lock/                    the deploy lock (atomic mkdir)
     /etc/djship/blog.env          environment file (0600 root), read by systemd
     /etc/systemd/system/djship-blog@.service   app server, instances @blue and @green
+    /etc/systemd/system/djship-blog@.socket    its listening socket per slot (held by systemd)
     /etc/nginx/sites-available/djship-blog.conf
     /etc/nginx/djship/blog-upstream.conf       which release socket nginx proxies to
-    /run/djship-blog/<slot>/app.sock gunicorn socket of a slot (RuntimeDirectory)
+    /run/djship-blog/<slot>/app.sock the socket of a slot (djship-blog@<slot>.socket)
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 NGINX_SNIPPETS = "/etc/nginx/djship"
 SYSTEMD = "/etc/systemd/system"
+# Inside each release: its own collected static files (the STATIC_ROOT its processes read).
+RELEASE_STATIC = ".static"
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,11 @@ class SitePaths:
     def current(self) -> str:
         """Symlink to the release that serves traffic."""
         return f"{self.root}/current"
+
+    @property
+    def live_static(self) -> str:
+        """The live release's own collected static files (through ``current``)."""
+        return f"{self.current}/{RELEASE_STATIC}"
 
     @property
     def shared(self) -> str:
@@ -131,6 +141,14 @@ class SitePaths:
         """The app unit of one slot."""
         return f"djship-{self.site}@{slot}.service"
 
+    def socket_unit_name(self, slot: str) -> str:
+        """The socket unit of one slot: systemd listens, and starts the app on a connection."""
+        return f"djship-{self.site}@{slot}.socket"
+
+    def slot_units(self, slot: str) -> tuple[str, str]:
+        """A slot's socket and app units, which djship starts, stops and enables together."""
+        return (self.socket_unit_name(slot), self.unit_name(slot))
+
     def retire_unit(self, slot: str) -> str:
         """Transient unit that stops a slot after the drain (``.timer`` and ``.service``)."""
         return f"djship-{self.site}-retire-{slot}"
@@ -141,8 +159,13 @@ class SitePaths:
         return f"{SYSTEMD}/djship-{self.site}@.service"
 
     @property
+    def socket_unit_file(self) -> str:
+        """Path of the socket template unit (instance = slot)."""
+        return f"{SYSTEMD}/djship-{self.site}@.socket"
+
+    @property
     def run_dir(self) -> str:
-        """Runtime directory holding the release sockets."""
+        """Runtime directory holding the slots' sockets."""
         return f"/run/djship-{self.site}"
 
     def socket(self, slot: str) -> str:

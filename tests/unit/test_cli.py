@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 
-from djship.cli import main
+from djship.cli import COMMANDS, cli, main
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "guestbook"
 
@@ -84,3 +87,39 @@ def test_unreachable_host_is_one_clear_error(tmp_path: Path,
     assert code == 1
     assert "cannot connect to root@127.0.0.1:1" in err and "hint:" in err
     assert "Traceback" not in err
+
+
+def test_every_command_is_in_the_lazy_table_with_its_own_help() -> None:
+    # The table in djship.cli gives --help without importing the commands: it must name
+    # each command module's command, under its name, with the first paragraph of its help.
+    for name, (target, short) in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(f"djship.commands.{module}"), attr)
+        assert isinstance(command, click.Command) and command.name == name
+        assert " ".join((command.help or "").split("\n\n")[0].split()) == short, name
+    ctx = click.Context(cli)
+    listed = set(cli.list_commands(ctx))
+    assert listed == set(COMMANDS)
+    for name in listed:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+
+
+def test_version_and_help_import_no_command_module() -> None:
+    # What `djship --version` and `djship --help` load: no command module, none of the heavy
+    # libraries the commands use (a structural check; the timing lives in bench/).
+    probe = ("import sys\nfrom djship.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('djship.commands.', 'djship.config', 'rich', 'pydantic', 'jinja2', 'dns')\n"
+             "print(sorted(m for m in sys.modules if m.startswith(heavy)))")
+    for args in (["--version"], ["--help"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.splitlines()[-1] == "[]", (args, out)
+
+
+def test_subcommand_help_loads_its_module(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["env", "--help"], capsys)
+    assert code == 0 and "set" in out and "unset" in out
+    code, out, _ = run(["sandbox", "--help"], capsys)
+    assert code == 0 and "host-entry" in out

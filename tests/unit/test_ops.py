@@ -189,7 +189,8 @@ def test_backup_names_and_scripts() -> None:
     assert restore == ("python3 /opt/djship/lib/envtool.py restore /etc/djship/blog.env "
                        "/srv/blog/shared/backups/manual-1.dump")
     stop = db.stop_app(P).commands[-1].render()
-    assert stop == "systemctl stop 'djship-blog@*.service' 'djship-blog-*@*.service'"
+    assert stop == ("systemctl stop 'djship-blog@*.socket' 'djship-blog@*.service' "
+                    "'djship-blog-*@*.service'")
     assert "systemctl start djship-blog@green.service" in db.start_app(P, "green").render()
 
 

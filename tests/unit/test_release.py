@@ -236,10 +236,10 @@ def test_retire_drains_on_the_server_and_start_cancels_it() -> None:
     retire = scripts.retire(P, "blue").render()
     assert "sleep" not in retire
     assert "systemd-run --quiet --unit=djship-blog-retire-blue --on-active=3s" in retire
-    assert retire.rstrip().endswith("systemctl stop djship-blog@blue.service")
+    assert retire.rstrip().endswith("systemctl stop djship-blog@blue.socket djship-blog@blue.service")
     start = scripts.start_slot(P, "blue", RID, 30).render()
     cancel = start.index("systemctl stop djship-blog-retire-blue.timer")
-    assert cancel < start.index("systemctl start djship-blog@blue.service")
+    assert cancel < start.index("systemctl start djship-blog@blue.socket djship-blog@blue.service")
 
 
 def test_state_parse() -> None:
@@ -278,7 +278,7 @@ def test_collectstatic_collects_into_the_release_and_merges_without_deleting() -
 def test_reused_static_files_are_hard_links_of_the_live_release() -> None:
     old = "20261121T010203-0123abcd"
     text = scripts.reuse_static(P, old, RID).render()
-    assert text.strip().endswith(f"cp -al -- {P.release(old)}/.static {P.release(RID)}/.static")
+    assert f"cp -al -- {P.release(old)}/.static {P.release(RID)}/.static\n" in text
     with pytest.raises(UsageError):
         scripts.reuse_static(P, "../../etc", RID)
 
@@ -287,7 +287,7 @@ def test_every_process_reads_its_own_release_static_root() -> None:
     env = scripts.django_env(CONFIG, "blog", "/srv/blog/slots/%i")
     assert "STATIC_ROOT=/srv/blog/slots/%i/.static" in env
     start = scripts.start_slot(P, "blue", RID, 30).render()
-    assert "timeout 30 systemctl start djship-blog@blue.service" in start
+    assert "timeout 30 systemctl start djship-blog@blue.socket djship-blog@blue.service" in start
     assert "did not become ready within 30s" in start
     assert "raise sites.blog.health_timeout" in start
     # a release from before per-release static files falls back to the shared folder

@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.errors import DjshipError
 from djship.settings import Finding, apply_plan, plan_settings, run_check
 from djship.settings.fix import verify_applied
 from djship.settings.split import is_split, plan_split
 
 
-@cli.command("check")
+@click.command("check")
 @site_option
 @pass_state
 def check(state: State, site: str | None) -> None:
@@ -53,7 +53,7 @@ def print_findings(state: State, findings: list[Finding]) -> None:
         out.print(f"ok: 0 error(s), {warnings} warning(s)", highlight=False)
 
 
-@cli.group("settings")
+@click.group("settings")
 def settings_group() -> None:
     """Production settings of the Django project."""
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from djship.cli import State, cli, pass_state
+from djship.commands.base import State, pass_state
 
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL", "EMAIL_URL", "DSN")
 
@@ -23,7 +23,7 @@ def masked(value: object, key: str = "") -> object:
     return value
 
 
-@cli.command("config")
+@click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
 @pass_state
 def config_command(state: State, as_json: bool) -> None:

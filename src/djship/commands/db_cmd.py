@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.errors import RemoteFailure
@@ -29,7 +29,7 @@ def db_host(ctx: Context, site: str) -> Host:
     return job_host(ctx.config, site) or ctx.hosts(site)[0]
 
 
-@cli.group("db")
+@click.group("db")
 def db_group() -> None:
     """Database backups: pg_dump (custom format) or a SQLite copy, kept on the server."""
 

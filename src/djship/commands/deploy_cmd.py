@@ -6,7 +6,7 @@ import time
 
 import click
 
-from djship.cli import State, cli, dry_run_option, pass_state, site_option
+from djship.commands.base import State, dry_run_option, pass_state, site_option
 from djship.commands.check_cmd import print_findings
 from djship.context import Context
 from djship.errors import DjshipError
@@ -20,7 +20,7 @@ from djship.settings import gate
 from djship.settings.check import deploy_check
 
 
-@cli.command()
+@click.command()
 @site_option
 @dry_run_option
 @click.option("--clean", is_flag=True, help="Refuse to deploy uncommitted changes.")
@@ -97,7 +97,7 @@ def preflight(state: State, ctx: Context, site: str, b: Build) -> None:
                            "--skip-checks")
 
 
-@cli.command()
+@click.command()
 @site_option
 @click.argument("release", required=False)
 @pass_state
@@ -119,7 +119,7 @@ def rollback(state: State, site: str | None, release: str | None) -> None:
     ctx.ui.info(f"{name} now serves {target}")
 
 
-@cli.command()
+@click.command()
 @site_option
 @pass_state
 def releases(state: State, site: str | None) -> None:
@@ -138,7 +138,7 @@ def releases(state: State, site: str | None) -> None:
             ctx.ui.data(f"{mark} {t.name:<12} {r.id:<28} {when:<17} {r.commit or '-'}")
 
 
-@cli.group()
+@click.group()
 def lock() -> None:
     """Inspect or clear the per-site deploy lock."""
 

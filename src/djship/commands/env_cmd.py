@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.errors import UsageError
@@ -32,7 +32,7 @@ def read_values(ctx: Context, site: str, keys: list[str] | None) -> dict[str, st
     return envvars.read_values(ctx, app_hosts(ctx, site)[0], request, site=site)
 
 
-@cli.group()
+@click.group()
 def env() -> None:
     """The site's environment variables (secrets live only on the servers, mode 0600)."""
 

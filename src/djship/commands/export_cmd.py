@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.export import files as f
 from djship.export.docker import docker_files
 from djship.export.docker import next_steps as docker_steps
@@ -20,7 +20,7 @@ _LABEL = {"create": "create", "update": "update", "unchanged": "ok", "kept": "ke
           "conflict": "CHANGED"}
 
 
-@cli.group("export")
+@click.group("export")
 def export_group() -> None:
     """Write platform files (Procfile, Dockerfile, compose.yaml) for the project."""
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.commands.check_cmd import settings_fix
 from djship.config import CONFIG_NAME
 from djship.errors import UsageError
 from djship.init import run_init
 
 
-@cli.command("init")
+@click.command("init")
 @click.option("--force", is_flag=True, help=f"Replace an existing {CONFIG_NAME}.")
 @click.option("--settings", "with_settings", is_flag=True,
               help="Also propose the settings changes production needs (a diff to confirm).")

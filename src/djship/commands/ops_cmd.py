@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
@@ -40,7 +40,7 @@ def ssh_transport(ctx: Context, host_name: str | None, site: str,
     return transport
 
 
-@cli.command()
+@click.command()
 @site_option
 @click.argument("source", type=click.Choice([*logs_ops.SOURCES, "all"]), default="app")
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Only this host.")
@@ -194,7 +194,7 @@ def run_interactive(state: State, site: str | None, host: str | None,
     raise SystemExit(code)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @site_option
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Host to run on (default: first).")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
@@ -210,7 +210,7 @@ def run(state: State, site: str | None, only_host: str | None, argv: tuple[str, 
     run_interactive(state, site, only_host, argv)
 
 
-@cli.command()
+@click.command()
 @site_option
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Host to run on (default: first).")
 @pass_state
@@ -219,7 +219,7 @@ def shell(state: State, site: str | None, only_host: str | None) -> None:
     run_interactive(state, site, only_host, ("manage.py", "shell"))
 
 
-@cli.command("ssh")
+@click.command("ssh")
 @site_option
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Host (default: first).")
 @pass_state

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import click
 
-from djship.cli import State, cli, dry_run_option, pass_state, site_option
+from djship.commands.base import State, dry_run_option, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.ops import envvars
@@ -62,7 +62,7 @@ def shared_env(ctx: Context, name: str) -> dict[str, str]:
     return out
 
 
-@cli.command()
+@click.command()
 @site_option
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Only this host.")
 @dry_run_option

@@ -1,10 +1,10 @@
-"""`djship sandbox`: local practice servers (the group lives in djship.sandbox.cli)."""
+"""`djship sandbox`: local practice servers (the group lives in djship.sandbox.cli; this
+module adds `host-entry`, which knows djship.toml, and is what `djship sandbox` loads)."""
 
 from __future__ import annotations
 
 import click
 
-from djship.cli import cli
 from djship.errors import UsageError
 from djship.sandbox import machine
 from djship.sandbox.cli import sandbox
@@ -22,4 +22,4 @@ def host_entry(name: str, roles: str) -> None:
     click.echo(found[0].host_entry([r.strip() for r in roles.split(",") if r.strip()]))
 
 
-cli.add_command(sandbox)
+__all__ = ["sandbox"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from djship.cli import State, cli, pass_state
+from djship.commands.base import State, pass_state
 from djship.config import Host
 from djship.errors import DjshipError
 from djship.ops.site import remove_site
@@ -16,7 +16,7 @@ from djship.runner import HostReport, Runner
 from djship.transport.base import Transport
 
 
-@cli.group()
+@click.group()
 def site() -> None:
     """Manage the sites on the servers."""
 

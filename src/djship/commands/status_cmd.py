@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.errors import DjshipError
@@ -70,7 +70,7 @@ def age(ts: float) -> str:
     return f"{secs}s"
 
 
-@cli.command()
+@click.command()
 @site_option
 @click.option("-H", "--host", "only_host", metavar="NAME", help="Only this host.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

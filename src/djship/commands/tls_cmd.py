@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
-from djship.cli import State, cli, pass_state, site_option
+from djship.commands.base import State, pass_state, site_option
 from djship.config import Host
 from djship.context import Context
 from djship.errors import DjshipError
@@ -17,7 +17,7 @@ from djship.tls import certs, status
 from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
 
 
-@cli.group("domains")
+@click.group("domains")
 def domains_group() -> None:
     """The site's domain names: do they point at its servers?"""
 
@@ -73,7 +73,7 @@ def print_checks(state: State, site: str, checks: list[Check]) -> None:
                 state.ui.data(f"    {line}")
 
 
-@cli.group("tls")
+@click.group("tls")
 def tls_group() -> None:
     """Certificates of the site's domains."""
 

@@ -71,9 +71,10 @@ def exists(p: SitePaths, name: str) -> Script:
 def stop_app(p: SitePaths) -> Script:
     """Stop the site's gunicorn slots and worker processes on a host: the live slot, and
     an old one still draining after a deploy (its stop may be pending), so that nothing
-    holds the database while it is replaced."""
-    return Script.of([cmd("systemctl", "stop", f"djship-{p.site}@*.service",
-                          f"djship-{p.site}-*@*.service")])
+    holds the database while it is replaced. The slots' sockets stop too: left listening,
+    a request would start the app on the half-restored database."""
+    return Script.of([cmd("systemctl", "stop", f"djship-{p.site}@*.socket",
+                          f"djship-{p.site}@*.service", f"djship-{p.site}-*@*.service")])
 
 
 def restore(p: SitePaths, name: str) -> Script:

@@ -14,13 +14,13 @@ from djship.steps.tools import ENVTOOL
 
 
 def site_units(p: SitePaths) -> str:
-    """Shell words listing the site's unit files (app, workers, jobs, backups).
+    """Shell words listing the site's unit files (app and its socket, workers, jobs, backups).
 
     Found by their ``Description=djship SITE: `` line, not by a name pattern: a glob such as
     ``djship-shop-*`` would also match the units of a site called ``shop-staging``.
     """
     return (f"$(grep -l -e '^Description=djship {p.site}: ' {paths.SYSTEMD}/djship-*.service "
-            f"{paths.SYSTEMD}/djship-*.timer 2>/dev/null || true)")
+            f"{paths.SYSTEMD}/djship-*.timer {paths.SYSTEMD}/djship-*.socket 2>/dev/null || true)")
 
 
 def stop_units(p: SitePaths) -> list[Command]:
@@ -30,6 +30,8 @@ def stop_units(p: SitePaths) -> list[Command]:
         # A template: stop its instances, drop their enable links (prefix ends at '@').
         f'*@.service) systemctl stop "${{u%.service}}*.service"; '
         f'rm -f -- {paths.SYSTEMD}/*.wants/"${{u%.service}}"*.service;; '
+        f'*@.socket) systemctl stop "${{u%.socket}}*.socket"; '
+        f'rm -f -- {paths.SYSTEMD}/*.wants/"${{u%.socket}}"*.socket;; '
         '*) systemctl disable --now --quiet "$u";; esac; '
         'rm -f -- "$f"; done')
     return [cmd(raw(loop)), cmd("systemctl", "daemon-reload"),

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 
 from djship.config import Config
 from djship.errors import UsageError
-from djship.paths import TOOLS, UV, SitePaths
+from djship.paths import TOOLS, UV, SitePaths, other_slot
 from djship.release import poetry
 from djship.release import python as pyreq
 from djship.shell import Command, Script, cmd, raw
@@ -188,25 +188,31 @@ def release_static(release_dir: str) -> str:
 
 
 def collect_static(config: Config, site: str, release_dir: str) -> Script:
-    """collectstatic into the release's own folder, then merge it into shared/static.
+    """collectstatic into the release's own folder, precompress it, merge it into shared/static.
 
-    The merge (rsync: a rename per file, nothing deleted) keeps every old and new hashed
-    file available to nginx throughout.
+    nginx serves the live release's own folder (through ``current``) first, so the merge
+    only matters for names the live release lacks: the old hashed files pages still in
+    flight ask for. It is a rename per file, nothing deleted, so every old and new hashed
+    file stays available throughout, and a failed release's files in it are never served
+    in place of the live release's own.
     """
     p = SitePaths(site)
     own = release_static(release_dir)
     return Script.of([
         cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, own),
         manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0"),
+        precompress(p, own),
         cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{own}/", f"{p.static}/"),
     ])
 
 
 def reuse_static(p: SitePaths, from_release: str, release_id: str) -> Script:
-    """Hard-link an earlier release's collected static files (shared/static has them too)."""
+    """Hard-link an earlier release's collected static files (shared/static has them too),
+    precompressing any a release from before precompression lacks (new files: the links,
+    shared with the earlier release, are not written)."""
     src = release_static(p.release(check_release_id(from_release)))
-    return Script.of([cmd("cp", "-al", "--", src, release_static(
-        p.release(check_release_id(release_id))))])
+    dst = release_static(p.release(check_release_id(release_id)))
+    return Script.of([cmd("cp", "-al", "--", src, dst), precompress(p, dst)])
 
 
 def backup_db(p: SitePaths, release_id: str, keep: int) -> Script:
@@ -225,9 +231,13 @@ def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Scri
     rel = p.release(check_release_id(release_id))
     secs = max(1, math.ceil(timeout))
     unit = p.unit_name(slot)
+    # The slot's socket (systemd holds it, so connections wait while the app starts) is
+    # stopped and started with the app: a socket left alone would start a stopped app.
+    units = p.slot_units(slot)
     return Script.of([
         *cancel_retire(p, slot),
-        cmd("systemctl", "stop", unit),
+        cmd("systemctl", "stop", *units),
+        cmd("systemctl", "reset-failed", *units, raw("2>/dev/null || true")),
         cmd("install", "-d", "-m", "755", f"{p.root}/slots"),
         # Releases from before djship kept static files per release read the shared ones.
         cmd(raw(f"[ -e {release_static(rel)} ] ||"), "ln", "-s", p.static, release_static(rel)),
@@ -235,7 +245,7 @@ def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Scri
         cmd("mv", "-Tf", p.slot(slot) + ".new", p.slot(slot)),
         # The wait is bounded here (not only by the unit's TimeoutStartSec, written at
         # provision time), so the deploy's health_timeout holds for a preloading app too.
-        cmd(raw("rc=0; timeout"), str(secs), "systemctl", "start", unit, raw("|| rc=$?;"),
+        cmd(raw("rc=0; timeout"), str(secs), "systemctl", "start", *units, raw("|| rc=$?;"),
             raw('if [ "$rc" -ne 0 ]; then'), "journalctl", "-u", unit, "-n", "40",
             "--no-pager", "-o", "cat", raw('>&2; if [ "$rc" = 124 ]; then'), "echo",
             f"the app did not become ready within {secs}s (sites.{p.site}.health_timeout; "
@@ -281,7 +291,12 @@ def upstream_conf(p: SitePaths, slot: str) -> bytes:
 
 
 def switch(p: SitePaths, slot: str, release_id: str) -> Script:
-    """Atomically point nginx, ``current`` and the live-slot marker at the new slot."""
+    """Atomically point nginx, ``current`` and the live-slot marker at the new slot.
+
+    Only the live slot is enabled (its socket and app), so a reboot brings back that one,
+    through its socket; the other is disabled here (its stop is retire's, after the drain).
+    ``--no-reload``: the links only matter at boot, and a daemon-reload costs time.
+    """
     up = p.nginx_upstream
     return Script.of([
         cmd("cp", "-a", "--", up, up + ".djship-old"),
@@ -293,7 +308,8 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
         *point_current(p, release_id).commands,
         cmd("printf", "%s\\n", slot, raw(f"> {p.live_slot}.new")),
         cmd("mv", "-f", p.live_slot + ".new", p.live_slot),
-        cmd("systemctl", "enable", "--quiet", p.unit_name(slot)),
+        cmd("systemctl", "enable", "--quiet", "--no-reload", *p.slot_units(slot)),
+        cmd("systemctl", "disable", "--quiet", "--no-reload", *p.slot_units(other_slot(slot))),
     ])
 
 
@@ -321,23 +337,29 @@ def retire(p: SitePaths, old_slot: str, drain: float = DRAIN_SECONDS) -> Script:
 
     The wait happens on the server, in a transient systemd timer, so the deploy does not
     sit through it; starting that slot again (next deploy, rollback, restart) cancels it.
+    The slot's socket stops with it: left listening, it would start the app again.
     """
     name = p.retire_unit(old_slot)
+    units = p.slot_units(old_slot)
     return Script.of([
         *cancel_retire(p, old_slot),
-        cmd("systemctl", "disable", "--quiet", p.unit_name(old_slot)),
+        cmd("systemctl", "disable", "--quiet", "--no-reload", *units),
         cmd("systemd-run", "--quiet", f"--unit={name}", f"--on-active={drain:g}s",
             "--timer-property=AccuracySec=100ms", "--timer-property=RemainAfterElapse=no",
             "--property=CollectMode=inactive-or-failed",
-            "systemctl", "stop", p.unit_name(old_slot)),
+            "systemctl", "stop", *units),
     ])
 
 
 def discard(p: SitePaths, slot: str | None, release_id: str) -> Script:
-    """Undo a failed deploy on a host: stop the new slot, remove the new release."""
+    """Undo a failed deploy on a host: stop the new slot (socket and app, never to come back
+    at boot), remove the new release."""
     cmds = []
     if slot:
-        cmds.append(cmd("systemctl", "stop", p.unit_name(slot), raw("|| true")))
+        units = p.slot_units(slot)
+        cmds.append(cmd("systemctl", "stop", *units, raw("|| true")))
+        cmds.append(cmd("systemctl", "disable", "--quiet", "--no-reload", *units,
+                        raw("|| true")))
     cmds.append(remove_release(p, release_id))
     return Script.of(cmds)
 
@@ -377,3 +399,48 @@ def prune(p: SitePaths, releases: list[str], keep: int, protect: set[str]) -> Sc
             "--property=IOSchedulingClass=idle", "rm", "-rf", "--",
             *(f"{bin_}/{r}" for r in doomed)),
     ])
+
+
+# Text formats worth compressing (images, fonts like woff2 and archives already are).
+COMPRESSIBLE = (".css", ".js", ".mjs", ".map", ".json", ".svg", ".txt", ".html", ".htm",
+                ".xml", ".ico", ".ttf", ".otf", ".eot", ".wasm", ".csv", ".webmanifest")
+# Below this a .gz saves a few bytes and nothing else.
+PRECOMPRESS_MIN_BYTES = 256
+# Writes FILE.gz beside each compressible FILE that has none (or an older one), keeping it
+# only when smaller; nginx serves it (gzip_static) instead of compressing every request.
+# Atomic (temporary file, rename); a hard-linked FILE is read, never written.
+_PRECOMPRESS = """\
+import gzip, os, sys
+top, least, exts = sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3].split())
+if os.path.islink(top) or not os.path.isdir(top):
+    sys.exit(0)
+for folder, _dirs, names in os.walk(top):
+    for name in names:
+        if not name.lower().endswith(exts):
+            continue
+        src = os.path.join(folder, name)
+        st = os.lstat(src)
+        if not os.path.isfile(src) or os.path.islink(src) or st.st_size < least:
+            continue
+        try:
+            if os.stat(src + ".gz").st_mtime_ns >= st.st_mtime_ns:
+                continue
+        except FileNotFoundError:
+            pass
+        with open(src, "rb") as f:
+            data = f.read()
+        packed = gzip.compress(data, 9, mtime=0)
+        if len(packed) >= len(data):
+            continue
+        tmp = src + ".gz.djship-tmp"
+        with open(tmp, "wb") as f:
+            f.write(packed)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, src + ".gz")
+"""
+
+
+def precompress(p: SitePaths, static_dir: str) -> Command:
+    """gzip -9 copies of a release's compressible static files, as the site user."""
+    return cmd("runuser", "-u", p.user, "--", "python3", "-c", _PRECOMPRESS, static_dir,
+               str(PRECOMPRESS_MIN_BYTES), " ".join(COMPRESSIBLE))

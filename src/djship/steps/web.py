@@ -46,9 +46,18 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
     return File(p.unit_file, text.encode())
 
 
+def socket_file(site: str, root: Path | None) -> File:
+    """The slots' socket template unit: systemd holds each slot's socket, so connections
+    wait while the app starts instead of failing."""
+    p = SitePaths(site)
+    return File(p.socket_unit_file, render("app.socket.j2", root, site=site, paths=p,
+                                           user=p.user).encode())
+
+
 def app_unit_step(config: Config, site: str, root: Path | None, local_db: bool) -> Step[object]:
-    """Keep the app unit current and systemd aware of it."""
-    return files_step("app unit", [unit_file(config, site, root, local_db)],  # type: ignore[return-value]
+    """Keep the app and socket units current and systemd aware of them."""
+    files = [unit_file(config, site, root, local_db), socket_file(site, root)]
+    return files_step("app unit", files,  # type: ignore[return-value]
                       then=[cmd("systemctl", "daemon-reload")])
 
 
