@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,14 @@ class OfflineTransport:
     def get(self, path: str) -> bytes:
         """Refuse: dry runs never connect."""
         raise AssertionError("dry run tried to read a file")
+
+    def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
+             ) -> Result:
+        """Refuse: dry runs never connect."""
+        raise AssertionError("dry run tried to upload")
+
+    def cancel(self) -> None:
+        """Nothing runs."""
 
     def close(self) -> None:
         """Nothing to close."""

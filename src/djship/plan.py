@@ -2,7 +2,9 @@
 
 A step reads a fact from the host right before it runs (a probe script plus a pure parser),
 then a pure planner turns config and that fact into actions. An empty plan carries the
-reason nothing changes.
+reason nothing changes. An action may carry its ``undo`` (more actions): the runner keeps
+the undo of every action it carried out and, when a later one fails or the user interrupts,
+runs them newest first, so a half-done deploy leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Run:
     script: Script
     summary: str
     stdin: bytes | None = None
+    undo: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Put:
     owner: str = "root"
     group: str = "root"
     secret: bool = False
+    undo: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,26 @@ class Call:
 
     fn: Callable[[Any], None]
     summary: str
+    undo: tuple[Action, ...] = ()
 
 
-Action = Run | Put | Call
+@dataclass(frozen=True)
+class Sync:
+    """Upload local files into a remote folder by content (never by size and mtime).
+
+    ``link_dest`` names a remote folder whose files with equal content are hard-linked
+    instead of sent (the live release), so an upload costs only what changed.
+    """
+
+    source: str
+    files: tuple[str, ...]
+    dest: str
+    link_dest: str | None
+    summary: str
+    undo: tuple[Action, ...] = ()
+
+
+Action = Run | Put | Call | Sync
 
 
 @dataclass(frozen=True)

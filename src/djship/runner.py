@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from djship.errors import DjshipError, RemoteFailure
-from djship.plan import Action, AnyStep, Call, Plan, Run
-from djship.shell import FAILED_MARK, Script
+from djship.plan import Action, AnyStep, Call, Plan, Put, Run, Sync
+from djship.shell import FAILED_MARK, Command, Script, cmd, raw
 from djship.transport.base import Result, Transport
 from djship.ui import UI
 
@@ -24,6 +26,32 @@ class HostReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     error: DjshipError | None = None
+
+
+class Interrupted(DjshipError):
+    """The user (Ctrl-C) or the system (SIGTERM) stopped the run; what was done is undone."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}: what this run had done was undone; "
+                         "the live release kept serving")
+        self.exit_code = exit_code
+
+
+@dataclass
+class Journal:
+    """The undo of each action a run carried out on one host, oldest first (an undo may be
+    several actions, run in their own order)."""
+
+    entries: list[tuple[str, tuple[Action, ...]]] = field(default_factory=list)
+
+    def record(self, step: str, action: Action) -> None:
+        """Remember the undo of an action that was carried out."""
+        if action.undo:
+            self.entries.append((step, action.undo))
+
+    def clear(self) -> None:
+        """Forget everything: the run reached the point where nothing is to be undone."""
+        self.entries.clear()
 
 
 class MultiHostFailure(DjshipError):
@@ -85,9 +113,36 @@ class Runner:
             self.check(transport, action.script, step, stdin=action.stdin)
         elif isinstance(action, Call):
             action.fn(transport)
+        elif isinstance(action, Sync):
+            self.ui.debug(f"[{transport.name}] {step}: {action.summary}")
+            result = transport.sync(action.source, action.files, action.dest, action.link_dest)
+            if not result.ok:
+                raise upload_failure(transport, step, action, result, self.site)
         else:
             transport.put(action.content, action.path, mode=action.mode, owner=action.owner,
                           group=action.group)
+
+    def execute(self, transport: Transport, step: str, plan: Plan, journal: Journal,
+                stop: threading.Event) -> None:
+        """Carry out a plan's actions in order, recording each one's undo in ``journal``;
+        checks ``stop`` (set by Ctrl-C/SIGTERM) before each action."""
+        for action in plan.actions:
+            if stop.is_set():
+                raise DjshipError(f"{transport.name}: stopped before {step}")
+            self.apply(transport, step, action)
+            journal.record(step, action)
+
+    def undo(self, transport: Transport, journal: Journal) -> list[str]:
+        """Run a journal's undo actions, newest first; every one is tried. Problems, if any."""
+        problems = []
+        for step, actions in reversed(journal.entries):
+            try:
+                for action in actions:
+                    self.apply(transport, f"undo {step}", action)
+            except DjshipError as exc:
+                problems.append(f"{transport.name}: undo of {step} failed: {exc.message}")
+        journal.clear()
+        return problems
 
     def run_step(self, transport: Transport, step: AnyStep) -> Plan:
         """Read the fact, plan, and apply (or show) the plan; reports progress."""
@@ -153,6 +208,16 @@ def describe(host: str, step: str, action: Action) -> str:
         return f"# [{host}] {step}: {action.summary}{stdin}\n{action.script.render()}"
     if isinstance(action, Call):
         return f"# [{host}] {step}: {action.summary} (checked from here)"
+    if isinstance(action, Sync):
+        link = f", hard-linking unchanged files from {action.link_dest}" \
+            if action.link_dest else ""
+        return (f"# [{host}] {step}: {action.summary}\n"
+                f"rsync --checksum {len(action.files)} files to {action.dest}/{link}")
+    return describe_put(host, step, action)
+
+
+def describe_put(host: str, step: str, action: Put) -> str:
+    """A file write for --dry-run (secret files elided)."""
     digest = hashlib.sha256(action.content).hexdigest()[:12]
     head = (f"# [{host}] {step}: put {action.path} mode={action.mode:o} "
             f"owner={action.owner}:{action.group} sha256={digest}")
@@ -160,3 +225,53 @@ def describe(host: str, step: str, action: Action) -> str:
         return head + "\n(secret content not shown)"
     body = action.content.decode(errors="replace")
     return head + "\n" + body + ("" if body.endswith("\n") else "\n") + "# end of file"
+
+
+def undo_lines(host: str, step: str, action: Action) -> list[str]:
+    """The dry run's note of what undoes an action if a later one fails."""
+    return [f"#   undo on failure: {u.summary or describe(host, step, u).splitlines()[0]}"
+            for u in action.undo]
+
+
+RSYNC_ADVICE = {
+    11: "the server's disk is full",
+    12: "the connection broke during the upload",
+    20: "the upload was interrupted",
+    23: "some files could not be read here or written there",
+    24: "some files vanished while they were being uploaded (the project changed meanwhile)",
+    30: "the server stopped answering during the upload",
+    255: "the connection to the server was lost",
+}
+
+
+def upload_failure(transport: Transport, step: str, action: Sync, result: Result,
+                   site: str | None) -> RemoteFailure:
+    """A failed upload, explained from rsync's exit code (and a probe of the server)."""
+    what = RSYNC_ADVICE.get(result.status, "rsync failed")
+    hint = "deploy again; nothing of the new release is kept"
+    folder = action.dest.rsplit("/", 2)[0]
+    if result.status == 11:
+        free = transport.run(Script.of([_df(folder)]))
+        needed = sum(_size(action.source, f) for f in action.files)
+        hint = (f"{free.stdout.strip() or '?'} bytes are free under {folder}; this release "
+                f"needs up to {needed} bytes: free some space (old backups, logs) and deploy "
+                "again")
+    elif result.status == 12 and not transport.run(Script.of([_has_rsync()])).ok:
+        what, hint = "rsync is not installed on the server", "run `djship provision`"
+    return RemoteFailure(transport.name, step, f"rsync to {action.dest}", result.status,
+                         f"{what}\n{result.stderr}", site=site, hint_text=hint)
+
+
+def _df(folder: str) -> Command:
+    return cmd("df", "-B1", "--output=avail", folder, raw("| tail -n 1"))
+
+
+def _has_rsync() -> Command:
+    return cmd("command", "-v", "rsync")
+
+
+def _size(root: str, name: str) -> int:
+    try:
+        return (Path(root) / name).stat().st_size
+    except OSError:
+        return 0

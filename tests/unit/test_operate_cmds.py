@@ -97,10 +97,14 @@ def test_missing_backup_changes_nothing() -> None:
 
 def test_restore_refused_while_a_deploy_holds_the_lock() -> None:
     hosts = fakes()
-    hosts["web1"].responses["mkdir /srv/blog/.lock"] = Result(75, "", "held by: ann@laptop")
+    # The lock and the fact probe go in one script: the lock's answer must match first.
+    hosts["web1"].responses = {"mkdir /srv/blog/.lock": Result(75, "", "held by: ann@laptop"),
+                               **hosts["web1"].responses}
     with pytest.raises(DjshipError, match="another deploy is running"):
         Restore(context(CONFIG, hosts), "blog").execute("manual-1.dump")
-    assert not [s for t in hosts.values() for s in t.scripts() if "systemctl" in s]
+    # The lock script also reads facts (systemctl is-active); nothing was stopped or started.
+    assert not [s for t in hosts.values() for s in t.scripts()
+                if any(f"systemctl {verb}" in s for verb in ("stop", "start", "restart"))]
 
 
 def env_change(changed: list[str]) -> dict[str, RecordingTransport]:

@@ -129,7 +129,26 @@ def test_prune_keeps_newest_and_protected() -> None:
     assert scripts.prune(P, ids[:3], 5, set()) is None
     # Moved out of releases/ at once; deleted in the background.
     assert f"mv -T -- /srv/blog/releases/{ids[1]} /srv/blog/.trash/{ids[1]}" in text
-    assert "systemd-run --quiet --collect" in text and f"rm -rf -- /srv/blog/.trash/{ids[1]}" in text
+    assert "systemd-run --quiet --collect" in text and "-exec rm -rf --" in text
+    # Shared virtualenvs no kept release links to go to the trash too, guarded by a case.
+    assert "/srv/blog/venvs/?*) mv -T --" in text
+
+
+def test_prune_removes_only_venvs_no_release_links(tmp_path: Path) -> None:
+    # The venv sweep itself, run on a fake site root: the linked venv stays.
+    root = tmp_path / "srv"
+    for name in ("used", "unused"):
+        (root / "venvs" / name).mkdir(parents=True)
+    (root / "releases" / RID).mkdir(parents=True)
+    (root / "releases" / RID / ".venv").symlink_to(root / "venvs" / "used")
+    text = scripts.prune(P, [RID, "20261101T000000-aaaa"], 1, {RID})
+    assert text is not None
+    sweep = next(c.render() for c in text.commands if "for v in" in c.render())
+    sweep = sweep.replace("/srv/blog", str(root))
+    (root / ".trash").mkdir()
+    subprocess.run(["bash", "-c", sweep], check=True)
+    assert (root / "venvs" / "used").is_dir()
+    assert not (root / "venvs" / "unused").exists() and (root / ".trash" / "venv-unused").is_dir()
 
 
 def test_lock_script_is_atomic_mkdir() -> None:
@@ -137,20 +156,31 @@ def test_lock_script_is_atomic_mkdir() -> None:
     assert "mkdir /srv/blog/.lock" in text and f"exit {scripts.LOCKED}" in text
 
 
-def test_venv_reuse_hardlinks() -> None:
-    text = scripts.build_venv(CONFIG, P, RID, "20261121T000000-bbbb", (3, 11)).render()
-    assert "cp -al -- /srv/blog/releases/20261121T000000-bbbb/.venv" in text
+VENV = "/srv/blog/venvs/0123456789abcdef"
+
+
+def test_venv_is_shared_per_dependency_hash_by_a_link() -> None:
+    assert scripts.venv_path(P, "0123456789abcdef", RID) == VENV
+    assert scripts.venv_path(P, "0123456789abcdef", RID, fresh=True) == f"{VENV}-{RID}"
+    text = scripts.link_venv(P, VENV, RID).render()
+    assert f"ln -sfn -- {VENV} /srv/blog/releases/{RID}/.venv" in text
+    with pytest.raises(UsageError):
+        scripts.venv_path(P, "../../etc", RID)
+    build = scripts.build_venv(CONFIG, P, RID, VENV, (3, 11)).render()
+    # A half-built venv is removed first (guarded), the mark is written last, then the link.
+    assert build.index(f"case {VENV} in /srv/blog/venvs/?*)") < build.index("venv --quiet")
+    assert build.index(f"touch {VENV}/.djship-complete") < build.index("ln -sfn")
 
 
 @pytest.mark.parametrize(("source", "expected"), [
-    ("requirements", "pip install --python /srv/blog/releases/{rid}/.venv/bin/python -r requirements.txt gunicorn"),
+    ("requirements", "pip install --python /srv/blog/venvs/0123456789abcdef/bin/python -r requirements.txt gunicorn"),
     ("uv", "sync --frozen --no-dev --no-install-project"),
     ("pyproject", "-r pyproject.toml gunicorn"),
 ])
 def test_dependency_sources(source: str, expected: str) -> None:
     cfg = CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
         update={"dependencies": source})})
-    text = scripts.build_venv(cfg, P, RID, None, (3, 11)).render()
+    text = scripts.build_venv(cfg, P, RID, VENV, (3, 11)).render()
     assert expected.format(rid=RID) in text
     assert "UV_CACHE_DIR=/srv/blog/shared/uv-cache" in text
 

@@ -119,14 +119,15 @@ def test_plan_finds_or_installs_with_uv_when_the_system_python_does_not() -> Non
 
 
 def test_venv_is_created_with_the_planned_interpreter() -> None:
-    text = scripts.build_venv(CONFIG, P, RID, None, (3, 11), NEEDS_310).render()
+    venv = "/srv/blog/venvs/0123456789abcdef"
+    text = scripts.build_venv(CONFIG, P, RID, venv, (3, 11), NEEDS_310).render()
     assert "uv python install 3.10" in text
-    assert "venv --quiet --relocatable --python 3.10 .venv" in text
-    system = scripts.build_venv(CONFIG, P, RID, None, (3, 11), []).render()
-    assert "python install" not in system and "--python /usr/bin/python3 .venv" in system
+    assert f"venv --quiet --relocatable --python 3.10 {venv}" in text
+    system = scripts.build_venv(CONFIG, P, RID, venv, (3, 11), []).render()
+    assert "python install" not in system and f"--python /usr/bin/python3 {venv}" in system
     # Without the build's requirements, project.python (a minimum) alone decides.
-    assert "python install" not in scripts.build_venv(CONFIG, P, RID, None, (3, 13)).render()
-    assert "python install 3.14" in scripts.build_venv(CONFIG, P, RID, None, (3, 9)).render()
+    assert "python install" not in scripts.build_venv(CONFIG, P, RID, venv, (3, 13)).render()
+    assert "python install 3.14" in scripts.build_venv(CONFIG, P, RID, venv, (3, 9)).render()
 
 
 def test_missing_python_becomes_the_headline() -> None:

@@ -60,6 +60,9 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+DJSHIP_CONFIG = re.compile(r"djship(\.[A-Za-z0-9_-]+)?\.toml")
+
+
 def list_files(root: Path) -> tuple[list[str], str, bool]:
     """Files to ship (git's view when a repository, else a filtered walk), commit, dirty."""
     top = _git(root, "rev-parse", "--show-toplevel")
@@ -142,6 +145,8 @@ def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]
 def build(root: Path, config: Config, *, clean: bool = False, now: float | None = None) -> Build:
     """Collect the release: refuse uncommitted changes with ``clean``, else warn about them."""
     files, commit, dirty = list_files(root)
+    # djship's own config is not the app's: it stays on the deploying machine.
+    files = [f for f in files if not DJSHIP_CONFIG.fullmatch(f)]
     if not files:
         raise UsageError(f"no files to deploy under {root}")
     if dirty and clean:
@@ -159,7 +164,8 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     extra = "".join(f"{name}\0{hashlib.sha256(data).hexdigest()}" for name, data in generated)
     deps = hashlib.sha256(f"{deps}\0{pyreq.key(list(python))}\0{extra}".encode()).hexdigest()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    release_id = f"{stamp}-{commit or content[:8]}"
+    # Uncommitted changes make another release of the same commit: named by content.
+    release_id = f"{stamp}-{content[:12] if dirty or not commit else commit}"
     warnings = ("uncommitted changes are included in this release",) if dirty else ()
     # The venv's packages (the admin's static files, say) are static inputs too.
     static = hashlib.sha256(f"{static}\0{deps}".encode()).hexdigest()

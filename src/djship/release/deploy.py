@@ -1,49 +1,77 @@
-"""`djship deploy`, `rollback` and graceful restarts, built on the pipeline."""
+"""`djship deploy`, `rollback` and graceful restarts: phases planned per host, run by the
+engine, undone on failure or interruption."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
-from djship.plan import Put, Run
-from djship.release import diagnose, scripts
+from djship.paths import other_slot
+from djship.plan import Plan
+from djship.release import check, diagnose
 from djship.release.build import Build
-from djship.release.pipeline import (
-    Pipeline,
-    Target,
-    fingerprint,
-    meta_json,
-    static_fingerprint,
-    upload,
+from djship.release.check import pending_migrations, risky_operations
+from djship.release.phases import (
+    Shipment,
+    plan_clean,
+    plan_complete,
+    plan_finish,
+    plan_migrate,
+    plan_start,
+    plan_static,
+    plan_switch,
+    plan_upload,
+    plan_venv,
 )
-from djship.release.state import META
-from djship.runner import describe
-from djship.shell import Script
+from djship.release.pipeline import Pipeline, Target
+from djship.release.record import fingerprint
 
-DANGEROUS = re.compile(r"^\s*(Remove field|Delete model|Rename field|Rename model|"
-                       r"Rename table)", re.IGNORECASE | re.MULTILINE)
+__all__ = ["Activate", "Deploy", "dry_run", "pending_migrations", "risky_operations"]
 
 
-def pending_migrations(plan_output: str) -> list[str]:
-    """Operations listed by ``migrate --plan`` (empty when nothing is pending)."""
-    if "No planned migration operations" in plan_output:
-        return []
-    return [ln.rstrip() for ln in plan_output.splitlines()
-            if ln.strip() and not ln.startswith("Planned operations")]
+class Release(Pipeline):
+    """What deploy, rollback and restart share: going live with a release, and finishing."""
+
+    def go_live(self, release_for: Callable[[Target], str]) -> None:
+        """Start the release in each web host's idle slot, health-check it, then switch every
+        host to it (all or none: a failed switch is undone on every host)."""
+        site = self.config.sites[self.site]
+        for t in self.targets:
+            t.slot = other_slot(t.state.live_slot or "green") if t.serves else None
+
+        def start(t: Target) -> Plan:
+            if t.slot is None:
+                return Plan.nothing("no app server on a worker-only host")
+            return plan_start(site, self.paths, t.slot, release_for(t))
+
+        self.plan_phase("start", start)
+        self.plan_phase("switch", lambda t: plan_switch(self.paths, t.state, t.slot,
+                                                        release_for(t)))
+        self.commit()
+
+    def finish(self, release_for: Callable[[Target], str], *, prune: bool) -> None:
+        """Retire the old slots, restart workers and prune, one round trip per host."""
+        self.plan_phase("finish", lambda t: plan_finish(
+            self.config, self.site, t.state, slot=t.slot, roles=t.host.roles,
+            release=release_for(t), prune=prune))
+
+    def guarded(self, body: Callable[[], None]) -> None:
+        """Run ``body``; on any failure or interruption before the switch, undo it all."""
+        try:
+            body()
+        except BaseException:
+            if not self.committed:
+                self.undo_all()
+            raise
 
 
-def risky_operations(plan_output: str) -> list[str]:
-    """Operations that can break the still-running old release."""
-    return [m.group(0).strip() for m in DANGEROUS.finditer(plan_output)]
-
-
-class Deploy(Pipeline):
+class Deploy(Release):
     """Ship a build to the site's hosts with zero downtime."""
 
     def __init__(self, ctx: Context, site: str, build: Build, *, force: bool = False) -> None:
         super().__init__(ctx, site)
+        self.shipment = Shipment(ctx.config, site, build, force)
         self.build = build
         self.force = force
         self.release = build.release_id
@@ -52,127 +80,60 @@ class Deploy(Pipeline):
         """True when every host already runs exactly this code, config and environment."""
         for t in self.targets:
             meta = t.state.release(t.state.current)
-            want = fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
+            want = fingerprint(self.config, self.site, self.build, t.state.env_digest)
             if meta is None or meta.fingerprint != want or (t.serves and
                                                              not t.state.slot_active):
                 return False
         return True
 
-    def prepare(self, t: Target) -> str:
-        """Upload the code and build the venv (hard-linked from the current one if deps match)."""
-        current = t.state.release(t.state.current)
-        upload(t, self.build, self.paths, self.release, current.id if current else None)
-        t.uploaded = True
-        reuse = current.id if current and current.deps_hash == self.build.deps_hash \
-            and not self.force else None
-        py = ".".join(map(str, t.state.python))
-        for name, data in self.build.generated:
-            t.transport.put(data, f"{self.paths.release(self.release)}/{name}")
-        try:
-            self.run(t, "venv", scripts.build_venv(self.config, self.paths, self.release, reuse,
-                                                   t.state.python, self.build.python),
-                     hint="a dependency failed to install: see the output above")
-        except RemoteFailure as exc:
-            raise diagnose.explain(exc) from None
-        fp = fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
-        static = static_fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
-        t.transport.put(meta_json(self.build, self.release, fp, py, static),
-                        f"{self.paths.release(self.release)}/{META}")
-        return "venv reused" if reuse else "dependencies installed"
-
-    def migrate(self, t: Target) -> str:
-        """check --deploy, then back up and migrate when migrations are pending."""
-        rel = self.paths.release(self.release)
-        out = self.run(t, "check", Script.of([scripts.manage(
-            self.config, self.site, rel, "check", "--deploy")]),
-            hint="`djship check` runs the same checks locally")
-        for line in out.splitlines():
-            if line.startswith("?") or "WARNING" in line:
-                self.ctx.ui.warn(f"{t.name}: {line}")
-        plan = self.run(t, "migrate plan", Script.of([scripts.manage(
-            self.config, self.site, rel, "migrate", "--plan")]))
-        pending = pending_migrations(plan)
-        if not pending:
-            return "no pending migrations"
-        for op in pending[:12]:
-            self.ctx.ui.info(f"  {t.name}: {op.strip()}")
-        if len(pending) > 12:
-            self.ctx.ui.info(f"  {t.name}: ... and {len(pending) - 12} more")
-        for op in risky_operations(plan) if t.state.current else []:
-            self.ctx.ui.warn(f"{op}: the running release still uses the old schema while "
-                             "this migration runs; prefer adding before removing")
-        keep = self.config.sites[self.site].keep_releases
-        self.run(t, "backup", scripts.backup_db(self.paths, self.release, keep))
-        self.run(t, "migrate", Script.of([scripts.manage(
-            self.config, self.site, rel, "migrate", "--noinput")]),
-            hint="the old release is still serving; fix the migration and deploy again")
-        return f"{len(pending)} operation(s) applied after a backup"
-
-    def collectstatic(self, t: Target) -> str:
-        """Collect static files into the release, then merge them into the served folder.
-
-        collectstatic straight into the served folder deletes and rewrites files the live
-        release's pages use; collecting elsewhere and merging with rsync (atomic rename per
-        file, nothing deleted) keeps every old and new hashed file available throughout.
-        When the static inputs (every file but plain Python code, the dependencies, the
-        site's config and environment) equal the live release's, its collected files are
-        hard-linked instead: no Django start, no copying.
-        """
-        current = t.state.release(t.state.current)
-        fp = static_fingerprint(self.ctx, self.site, self.build, t.state.env_digest)
-        if current and fp and current.static == fp and not self.force:
-            self.run(t, "static", scripts.reuse_static(self.paths, current.id, self.release))
-            return f"unchanged: no static input changed since {current.id}"
-        rel = self.paths.release(self.release)
-        self.run(t, "static", scripts.collect_static(self.config, self.site, rel))
-        return "collected"
-
-    def prune_all(self) -> None:
-        """Keep the newest releases (and always the live and previous one)."""
-        keep = self.config.sites[self.site].keep_releases
-
-        def prune(t: Target) -> str | None:
-            ids = [r.id for r in t.state.releases] + [self.release]
-            protect = {self.release, t.state.current or ""}
-            script = scripts.prune(self.paths, ids, keep, protect)
-            if script is None:
-                return None
-            self.run(t, "prune", script)
-            return f"removed {len(script.commands)} old release(s)"
-
-        self.phase("prune", prune)
-
     def execute(self) -> bool:
         """Run the whole deploy; returns False when nothing changed."""
-        self.lock_all()
-        try:
-            self.read_state()
-            if self.unchanged() and not self.force:
-                return False
+        with self.interruptible():
+            self.lock_all()
             try:
-                self.phase("upload", self.prepare)
-                self.phase("migrate", self.migrate, self.targets[:1])
-                self.phase("static", self.collectstatic)  # workers render templates too
-                self.start_and_check(lambda _t: self.release)
-                self.switch_all(lambda _t: self.release)
-            except DjshipError:
-                self.abandon()
-                raise
-            self.retire_all()
-            self.restart_workers()
-            self.prune_all()
-            return True
-        finally:
-            self.unlock_all()
+                if not self.dry_run and self.unchanged() and not self.force:
+                    return False
+                self.guarded(self.ship)
+                self.finish(lambda _t: self.release, prune=True)
+                return True
+            finally:
+                self.unlock_all()
 
-    def abandon(self) -> None:
-        """Undo a failed deploy: stop the new slot, delete the new release; live untouched."""
-        for t in self.targets:
-            if t.uploaded and not t.switched:
-                t.transport.run(scripts.discard(self.paths, t.slot, self.release))
+    def ship(self) -> None:
+        """Every phase up to and including the switch."""
+        s = self.shipment
+        self.plan_phase("clean", lambda t: plan_clean(self.paths, t.state))
+        self.plan_phase("upload", lambda t: plan_upload(s, t.state))
+        try:
+            self.plan_phase("venv", lambda t: plan_venv(s, t.state))
+        except RemoteFailure as exc:
+            raise diagnose.explain(exc) from None
+        self.check_and_migrate(self.targets[0])
+        self.plan_phase("static", lambda t: plan_static(s, t.state))  # workers render too
+        self.plan_phase("complete", lambda t: plan_complete(s, t.state))
+        self.go_live(lambda _t: self.release)
+
+    def check_and_migrate(self, t: Target) -> None:
+        """check --deploy and migrate --plan in one process; back up and migrate if needed."""
+        report = check.UNKNOWN
+        if not self.dry_run:
+            rel = self.paths.release(self.release)
+            res = self.runner.check(t.transport, check.script(self.config, self.site, rel),
+                                    "check", hint="`djship check` runs the same checks locally")
+            report = check.parse(res.stdout, res.stderr)
+            for line in report.warnings:
+                self.ctx.ui.warn(f"{t.name}: {line}")
+            for op in report.pending[:12]:
+                self.ctx.ui.info(f"  {t.name}: {op.strip()}")
+            if len(report.pending) > 12:
+                self.ctx.ui.info(f"  {t.name}: ... and {len(report.pending) - 12} more")
+            for op in report.risky if t.state.current else ():
+                self.ctx.ui.warn(f"{op}: the running release still uses the old schema while "
+                                 "this migration runs; prefer adding before removing")
+        self.plan_phase("migrate", lambda h: plan_migrate(self.shipment, h.state, report), [t])
 
 
-class Activate(Pipeline):
+class Activate(Release):
     """Serve an already-built release through the idle slot: rollback and restart."""
 
     def execute(self, pick: str | None) -> str:
@@ -185,25 +146,20 @@ class Activate(Pipeline):
 
     def activate(self, choose: Callable[[], str]) -> str:
         """Under the lock, start the chosen kept release in the idle slots and switch to it."""
-        self.lock_all()
-        try:
-            self.read_state()
-            target = choose()
-            for t in self.targets:
-                if t.state.release(target) is None:
-                    raise UsageError(f"{t.name} does not keep release {target}",
-                                     hint="see `djship releases`")
+        with self.interruptible():
+            self.lock_all()
             try:
-                self.start_and_check(lambda _t: target)
-                self.switch_all(lambda _t: target)
-            except DjshipError:
-                self.stop_new()
-                raise
-            self.retire_all()
-            self.restart_workers()
-            return target
-        finally:
-            self.unlock_all()
+                target = choose()
+                for t in self.targets:
+                    if t.state.release(target) is None:
+                        raise UsageError(f"{t.name} does not keep release {target}",
+                                         hint="see `djship releases` (only releases that "
+                                              "completed their checks and migrations are kept)")
+                self.guarded(lambda: self.go_live(lambda _t: target))
+                self.finish(lambda _t: target, prune=False)
+                return target
+            finally:
+                self.unlock_all()
 
     def current(self) -> str:
         """The live release (on the first host)."""
@@ -222,32 +178,8 @@ class Activate(Pipeline):
 
 
 def dry_run(ctx: Context, site: str, build: Build) -> None:
-    """Print what a first deploy would send to each host, connecting to nothing."""
-    from djship.paths import SitePaths
-
-    p = SitePaths(site)
-    rel = p.release(build.release_id)
-    cfg = ctx.config
-    s = cfg.sites[site]
-    for host in ctx.hosts(site):
-        steps: list[tuple[str, Run | Put]] = [
-            ("lock", Run(scripts.lock(p, "you@here"), "take the site lock")),
-            ("upload", Run(Script.of([]), f"rsync {len(build.files)} files to {rel}/")),
-            ("venv", Run(scripts.build_venv(cfg, p, build.release_id, None, (3, 11),
-                                            build.python),
-                         "build the release venv")),
-            ("migrate", Run(Script.of([scripts.manage(cfg, site, rel, "migrate", "--noinput")]),
-                            "migrate (after check --deploy and a backup, when pending)")),
-            ("static", Run(Script.of([scripts.manage(cfg, site, rel, "collectstatic",
-                                                     "--noinput")]), "collect static files")),
-            ("start", Run(scripts.start_slot(p, "blue", build.release_id,
-                                                    s.health_timeout), "start slot blue")),
-            ("health", Run(scripts.health(p, "blue", (s.domains or ["localhost"])[0],
-                                          s.health_path, s.health_timeout,
-                                          https=s.tls.enabled), "health check")),
-            ("switch", Put(p.nginx_upstream + ".djship-new", scripts.upstream_conf(p, "blue"))),
-            ("switch", Run(scripts.switch(p, "blue", build.release_id), "switch traffic")),
-            ("unlock", Run(scripts.unlock(p), "release the lock")),
-        ]
-        for name, action in steps:
-            ctx.ui.data(describe(host.name, name, action))
+    """Print what a first deploy would run on each host, from the same planners; connects
+    to nothing."""
+    if not ctx.dry_run:
+        raise DjshipError("dry_run needs a dry-run context")
+    Deploy(ctx, site, build).execute()

@@ -1,49 +1,56 @@
-"""The deploy pipeline across a site's hosts: phases run in parallel, failures undo cleanly.
+"""The release engine: a site's plans run across its hosts, with the lock, undo and signals.
 
-Phases: lock → read state → upload → venv → check/migrate (once) → collectstatic → start the
-idle slot and health-check it → switch every host (only when all are healthy) → retire the old
-slot → prune → unlock. Until the switch, the live release is never touched; a failure stops
-the new slot and removes the new release on every host.
+Every command that changes releases (deploy, rollback, restart, restore) runs here: the
+site lock and the hosts' facts in one round trip, then phases, each a pure planner per host
+(release/phases.py) whose actions the runner carries out in parallel across hosts, keeping
+each action's undo. When an action fails, the user presses Ctrl-C or the process gets
+SIGTERM, the undo of everything done so far runs (newest first), so no half-made release,
+running idle slot or switched host stays behind, and the live release never stops serving.
+A run killed outright (SIGKILL, a lost machine) leaves its lock and leftovers, which the
+next run takes over and cleans up, saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
-import hashlib
-import json
 import os
+import re
+import signal
 import socket
-import subprocess
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import FrameType
 
 from djship.config import Host
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure
-from djship.paths import SitePaths, other_slot
+from djship.paths import SitePaths
+from djship.plan import Plan, Run
 from djship.release import scripts, state
-from djship.release.build import Build, config_fingerprint
-from djship.runner import MultiHostFailure, Runner
-from djship.shell import Script, cmd
+from djship.runner import Interrupted, Journal, MultiHostFailure, Runner, undo_lines
+from djship.shell import Script
 from djship.steps import workers
 from djship.transport.base import Transport
+
+LOCK_STALE_AFTER = 3600.0  # a lock older than this (seconds) is taken over, whoever held it
+HOLDER = re.compile(r"^(?P<who>\S+)@(?P<machine>\S+) pid (?P<pid>\d+) since .* "
+                    r"\(epoch (?P<epoch>\d+)\)$")
 
 
 @dataclass
 class Target:
-    """One host's part in a deploy."""
+    """One host's part in a run."""
 
     host: Host
     transport: Transport
     state: state.HostState = field(default_factory=state.HostState)
     slot: str | None = None
-    release: str | None = None
-    uploaded: bool = False
-    switched: bool = False
     locked: bool = False
+    journal: Journal = field(default_factory=Journal)
 
     @property
     def name(self) -> str:
@@ -56,65 +63,229 @@ class Target:
         return "web" in self.host.roles
 
 
+def holder_line() -> str:
+    """Who takes the lock: user, machine, process and when (parsed by ``is_stale``)."""
+    now = time.time()
+    return (f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(now))} (epoch {int(now)})")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(holder: str, *, machine: str, now: float,
+             alive: Callable[[int], bool] = pid_alive) -> str | None:
+    """Why a lock held by ``holder`` may be taken over (its process is gone, or it is older
+    than LOCK_STALE_AFTER), or None when it must be respected."""
+    m = HOLDER.match(holder.strip())
+    if m is None:
+        return None
+    if m["machine"] == machine and not alive(int(m["pid"])):
+        return f"its process {m['pid']} on {machine} is gone"
+    age = now - int(m["epoch"])
+    if age > LOCK_STALE_AFTER:
+        return f"it was taken {age / 3600:.1f} h ago on {m['machine']}"
+    return None
+
+
 class Pipeline:
-    """Shared machinery of deploy, rollback and restart."""
+    """Runs a site's release plans on its web and worker hosts."""
+
+    # Phases whose running commands Ctrl-C may cut short: their undo removes all they made.
+    # A migration is let finish (the database decides, not a dropped connection).
+    CANCELLABLE = frozenset({"clean", "upload", "venv", "static", "complete", "start"})
 
     def __init__(self, ctx: Context, site: str) -> None:
         self.ctx = ctx
         self.site = site
         self.paths = SitePaths(site)
         self.config = ctx.config
-        self.runner = Runner(ctx.ui, site=site)
+        self.dry_run = ctx.dry_run
+        self.runner = Runner(ctx.ui, site=site, dry_run=ctx.dry_run)
         hosts = [h for h in ctx.hosts(site) if {"web", "worker"} & set(h.roles)]
         if not hosts:
             raise DjshipError(f"site {site!r} has no host with the web or worker role",
                               hint="add roles = [\"web\"] to a host")
         self.targets = [Target(h, ctx.transport(h)) for h in hosts]
+        self.stopping = threading.Event()
+        self.signal_name = ""
+        self.current_phase = ""
+        self.committed = False
+
+    # -- phases ---------------------------------------------------------------------------
 
     def phase(self, name: str, fn: Callable[[Target], str | None],
               targets: Sequence[Target] | None = None) -> None:
         """Run ``fn`` on each target in parallel with progress; raise after all finish."""
         chosen = list(self.targets if targets is None else targets)
+        self.raise_if_stopped()
+        self.current_phase = name
 
         def one(t: Target) -> DjshipError | None:
             start = time.monotonic()
             try:
                 detail = fn(t)
             except DjshipError as exc:
-                self.ctx.ui.step(t.name, name, "failed", exc.message, time.monotonic() - start)
+                shown = "interrupted" if self.stopping.is_set() else exc.message
+                self.ctx.ui.step(t.name, name, "failed", shown, time.monotonic() - start)
                 return exc
-            self.ctx.ui.step(t.name, name, "ok", detail or "", time.monotonic() - start)
+            if not self.dry_run:
+                self.ctx.ui.step(t.name, name, "ok", detail or "", time.monotonic() - start)
             return None
 
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(chosen)))) as pool:
             errors = [e for e in pool.map(one, chosen) if e is not None]
+        self.raise_if_stopped()
         if len(errors) == 1:
             raise errors[0]
         if errors:
             raise MultiHostFailure(errors)
 
+    def plan_phase(self, name: str, planner: Callable[[Target], Plan],
+                   targets: Sequence[Target] | None = None) -> None:
+        """Plan per host, then carry the plan out (recording undo) or print it (dry run)."""
+        def one(t: Target) -> str:
+            plan = planner(t)
+            if self.dry_run:
+                self.show(t.name, name, plan)
+            else:
+                self.runner.execute(t.transport, name, plan, t.journal, self.stopping)
+            return "; ".join(a.summary for a in plan.actions if a.summary) or plan.reason
+
+        self.phase(name, one, targets)
+
+    def show(self, host: str, step: str, plan: Plan) -> None:
+        """Print a plan for --dry-run, with what would undo each action."""
+        if not plan.changes:
+            self.ctx.ui.data(f"# [{host}] {step}: no change ({plan.reason})")
+        from djship.runner import describe
+
+        for action in plan.actions:
+            self.ctx.ui.data(describe(host, step, action))
+            for line in undo_lines(host, step, action):
+                self.ctx.ui.data(line)
+
     def run(self, t: Target, step: str, script: Script, hint: str | None = None) -> str:
         """Run a script on a target, raising a located failure."""
         return self.runner.check(t.transport, script, step, hint=hint).stdout
 
+    def undo_all(self) -> None:
+        """Undo, on every host at once, what this run did (newest first)."""
+        if self.dry_run:
+            return
+
+        def one(t: Target) -> list[str]:
+            return self.runner.undo(t.transport, t.journal)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.targets)))) as pool:
+            problems = [p for found in pool.map(one, self.targets) for p in found]
+        for problem in problems:
+            self.ctx.ui.warn(problem)
+
+    def commit(self) -> None:
+        """The run went live: nothing of it is to be undone any more."""
+        self.committed = True
+        for t in self.targets:
+            t.journal.clear()
+
+    # -- interruption ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """SIGINT and SIGTERM stop the run at the next safe point and undo it (main thread
+        only; elsewhere signals keep their default meaning)."""
+        if self.dry_run or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.on_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """Ask the run to stop; cut running commands short where that is safe."""
+        name = signal.Signals(signum).name
+        if self.committed:
+            self.ctx.ui.warn(f"{name}: the new release is already live; finishing up")
+            return
+        if self.stopping.is_set():
+            self.ctx.ui.warn(f"{name}: still undoing this run; wait a moment")
+            return
+        self.signal_name = name
+        self.stopping.set()
+        self.ctx.ui.warn(f"{name}: stopping; what this run did is being undone")
+        if self.current_phase in self.CANCELLABLE:
+            for t in self.targets:
+                t.transport.cancel()
+
+    def raise_if_stopped(self) -> None:
+        """Turn a received signal into the error that undoes the run."""
+        if self.stopping.is_set() and not self.committed:
+            sig = self.signal_name or "SIGINT"
+            raise Interrupted(sig, 130 if sig == "SIGINT" else 143)
+
+    # -- lock and facts -------------------------------------------------------------------
+
     def lock_all(self) -> None:
-        """Take the site lock on every host (any refusal stops the deploy)."""
-        holder = (f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} "
-                  f"since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+        """Take the site lock and read each host's facts, in one round trip per host.
+
+        A lock left by a run that is gone (a dead process on this machine, or older than
+        LOCK_STALE_AFTER) is taken over with a message; any other refusal stops the run.
+        """
+        holder = holder_line()
+        script = scripts.lock(self.paths, holder) + state.probe(self.paths)
+        if self.dry_run:
+            for t in self.targets:
+                self.show(t.name, "lock", Plan.of(Run(script, "take the site lock, read facts",
+                                                      undo=(Run(scripts.unlock(self.paths),
+                                                                "release the lock"),))))
+                t.state = state.HostState(python=(3, 11))
+            return
 
         def take(t: Target) -> str:
-            res = t.transport.run(scripts.lock(self.paths, holder))
+            res = t.transport.run(script)
+            took_over = ""
             if res.status == scripts.LOCKED:
-                raise DjshipError(f"{t.name}: another deploy is running on site {self.site} "
-                                  f"({res.stderr.strip()})",
-                                  hint="wait for it; if it died, run `djship lock release`")
-            if not res.ok:
+                took_over = self.take_over(t, res.stderr, holder)
+                res = self.runner.check(t.transport, state.probe(self.paths), "state")
+            elif not res.ok:
                 raise RemoteFailure(t.name, "lock", "mkdir lock", res.status, res.stderr,
                                     site=self.site)
             t.locked = True
-            return "locked"
+            t.state = state.parse(res)
+            return f"{took_over}current {t.state.current or 'none'}"
 
         self.phase("lock", take)
+
+    def take_over(self, t: Target, stderr: str, holder: str) -> str:
+        """Take a stale lock over (saying whose), or refuse naming who holds it."""
+        held = stderr.strip().removeprefix("deploy lock held by:").strip()
+        why = is_stale(held, machine=socket.gethostname(), now=time.time())
+        if why is None:
+            raise DjshipError(f"{t.name}: another deploy is running on site {self.site} "
+                              f"(held by {held})",
+                              hint="wait for it; if it died, run `djship lock release`")
+        res = t.transport.run(scripts.take_over(self.paths, held, holder))
+        if res.status == scripts.LOCKED:
+            raise DjshipError(f"{t.name}: another run took the stale lock of site {self.site} "
+                              "first", hint="wait for it, then deploy again")
+        if not res.ok:
+            raise RemoteFailure(t.name, "lock", "take over the lock", res.status, res.stderr,
+                                site=self.site)
+        self.ctx.ui.warn(f"{t.name}: took over the stale deploy lock of {held} ({why}); "
+                         "what that run left behind is cleaned up now")
+        return "stale lock taken over; "
 
     def unlock_all(self) -> None:
         """Release the lock wherever this run took it."""
@@ -124,75 +295,13 @@ class Pipeline:
                 t.locked = False
 
     def read_state(self) -> None:
-        """Read every host's releases, slot and environment digest."""
+        """Read every host's releases, slot and environment digest (without the lock)."""
         def read(t: Target) -> str:
             t.state = state.parse(self.runner.check(t.transport, state.probe(self.paths),
                                                     "state"))
             return f"current {t.state.current or 'none'}"
 
         self.phase("state", read)
-
-    def start_and_check(self, release_for: Callable[[Target], str]) -> None:
-        """Start the idle slot on every web/worker host with its release; health-check web."""
-        site = self.config.sites[self.site]
-        host_header = site.domains[0] if site.domains else "localhost"
-
-        def start(t: Target) -> str:
-            release = release_for(t)
-            if not t.serves:
-                return f"{release} ready for the workers (no app server on a worker host)"
-            t.slot = other_slot(t.state.live_slot or "green")
-            self.run(t, "start", scripts.start_slot(self.paths, t.slot, release,
-                                                                 site.health_timeout),
-                     hint="the app failed to start: see its log above")
-            self.run(t, "health", scripts.health(self.paths, t.slot, host_header,
-                                                 site.health_path, site.health_timeout,
-                                                 https=site.tls.enabled),
-                     hint="fix the error above, or set sites.*.health_path / health_timeout")
-            return f"{t.slot} serving {release} healthy"
-
-        self.phase("start", start)
-
-    def switch_all(self, release_for: Callable[[Target], str]) -> None:
-        """Switch traffic on every host; if one fails, switch the others back."""
-        def flip(t: Target) -> str:
-            if t.slot is None:  # a worker-only host: its processes run from `current`
-                self.run(t, "switch", scripts.point_current(self.paths, release_for(t)))
-                t.switched = True
-                return f"current → {release_for(t)}"
-            t.transport.put(scripts.upstream_conf(self.paths, t.slot),
-                            self.paths.nginx_upstream + ".djship-new")
-            self.run(t, "switch", scripts.switch(self.paths, t.slot, release_for(t)))
-            t.switched = True
-            return f"traffic → {t.slot}"
-
-        try:
-            self.phase("switch", flip)
-        except DjshipError:
-            self.switch_back()
-            raise
-
-    def switch_back(self) -> None:
-        """Return switched hosts to their previous slot and release."""
-        for t in self.targets:
-            if t.switched and t.slot is None and t.state.current:
-                t.transport.run(scripts.point_current(self.paths, t.state.current))
-                t.switched = False
-            elif t.switched and t.state.live_slot and t.state.current:
-                t.transport.put(scripts.upstream_conf(self.paths, t.state.live_slot),
-                                self.paths.nginx_upstream + ".djship-new")
-                t.transport.run(scripts.switch(self.paths, t.state.live_slot, t.state.current))
-                t.switched = False
-
-    def retire_all(self) -> None:
-        """Stop the previous slot once nginx has moved on."""
-        def stop(t: Target) -> str | None:
-            if t.state.live_slot and t.state.live_slot != t.slot:
-                self.run(t, "retire", scripts.retire(self.paths, t.state.live_slot))
-                return f"{t.state.live_slot} stops after a {scripts.DRAIN_SECONDS:g}s drain"
-            return None
-
-        self.phase("retire", stop)
 
     def restart_workers(self) -> None:
         """Restart worker processes on worker hosts, now that the new release is live."""
@@ -206,54 +315,3 @@ class Pipeline:
             return "restarted on the new release"
 
         self.phase("workers", restart, chosen)
-
-    def stop_new(self) -> None:
-        """After a failure before the switch: stop the new slot (the live one is untouched)."""
-        for t in self.targets:
-            if t.slot and not t.switched:
-                t.transport.run(Script.of([cmd("systemctl", "stop",
-                                               self.paths.unit_name(t.slot))]))
-
-
-def upload(t: Target, build: Build, paths: SitePaths, release: str, link_dest: str | None
-           ) -> None:
-    """rsync the release's files over the host's ssh connection, hard-linking unchanged ones."""
-    shell = getattr(t.transport, "rsync_shell", None)
-    if shell is None:
-        raise DjshipError(f"{t.name}: uploading needs the ssh transport")
-    with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
-        listing.write("\n".join(build.files) + "\n")
-        listing.flush()
-        argv = ["rsync", "-rltp", "--chmod=D755,Fu=rwX,Fgo=rX", "--delete",
-                f"--files-from={listing.name}", "-e", shell()]
-        if t.host.user != "root":
-            argv.append("--rsync-path=sudo rsync")
-        if link_dest:
-            argv.append(f"--link-dest={paths.release(link_dest)}")
-        argv += [f"{build.root}/", f"{t.host.address}:{paths.release(release)}/"]
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RemoteFailure(t.name, "upload", "rsync", proc.returncode, proc.stderr,
-                            hint_text="is rsync on the server? `djship provision` installs it")
-
-
-def meta_json(build: Build, release: str, fingerprint: str, python: str, static: str = ""
-              ) -> bytes:
-    """The release's record, stored beside its code."""
-    meta = {"id": release, "commit": build.commit, "content_hash": build.content_hash,
-            "fingerprint": fingerprint, "deps_hash": build.deps_hash, "created": time.time(),
-            "python": python, "static": static}
-    return json.dumps(meta, sort_keys=True).encode()
-
-
-def fingerprint(ctx: Context, site: str, build: Build, env_digest: str) -> str:
-    """What makes two deploys equal: code, site config and environment."""
-    return build.fingerprint(config_fingerprint(ctx.config, site) + env_digest)
-
-
-def static_fingerprint(ctx: Context, site: str, build: Build, env_digest: str) -> str:
-    """What collectstatic's output depends on: static inputs, dependencies, config, env."""
-    if not build.static_hash:
-        return ""
-    return hashlib.sha256((build.static_hash + config_fingerprint(ctx.config, site)
-                           + env_digest).encode()).hexdigest()

@@ -25,6 +25,8 @@ UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=
 PYTHON_MISSING = "djship: python:"
 PYTHON_INSTALL_TIMEOUT = 300
 RELEASE_STATIC = ".static"
+VENV_DONE = ".djship-complete"
+RELEASE_ENV = ".djship-env"
 
 
 def check_release_id(release_id: str) -> str:
@@ -41,6 +43,18 @@ def lock(p: SitePaths, holder: str) -> Script:
             raw(f'"deploy lock held by: $(cat {p.lock}/holder 2>/dev/null || echo unknown)"'),
             raw(f">&2; exit {LOCKED}; fi")),
         cmd("printf", "%s\\n", holder, raw(f"> {p.lock}/holder")),
+    ])
+
+
+def take_over(p: SitePaths, stale: str, holder: str) -> Script:
+    """Take a lock whose holder is gone, only if it is still held by that same ``stale``
+    holder (two runs taking over at once: one wins, the other is refused)."""
+    return Script.of([
+        cmd(raw(f'if [ "$(cat {p.lock}/holder 2>/dev/null)" !='), stale,
+            raw("]; then echo"), "the lock changed hands meanwhile",
+            raw(f">&2; exit {LOCKED}; fi")),
+        cmd("printf", "%s\\n", holder, raw(f"> {p.lock}/holder.new")),
+        cmd("mv", "-f", f"{p.lock}/holder.new", f"{p.lock}/holder"),
     ])
 
 
@@ -110,29 +124,49 @@ def install_commands(config: Config, venv_python: str) -> list[Command]:
     return [uv(*pip, "-r", proj.requirements, *server)]
 
 
-def build_venv(config: Config, p: SitePaths, release_id: str, reuse_from: str | None,
+def venv_path(p: SitePaths, deps_hash: str, release_id: str, *, fresh: bool = False) -> str:
+    """Where a release's virtualenv lives: shared by every release with the same dependencies;
+    ``fresh`` (deploy --force) gives the release one of its own."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", deps_hash):
+        raise UsageError(f"not a dependency hash: {deps_hash!r}")
+    return p.venv(f"{deps_hash}-{check_release_id(release_id)}" if fresh else deps_hash)
+
+
+def link_venv(p: SitePaths, venv: str, release_id: str) -> Script:
+    """Point a release's ``.venv`` at an existing shared virtualenv (no copy)."""
+    rel = p.release(check_release_id(release_id))
+    return Script.of([cmd("ln", "-sfn", "--", venv, f"{rel}/.venv")])
+
+
+def build_venv(config: Config, p: SitePaths, release_id: str, venv: str,
                server_python: tuple[int, int],
                python: Sequence[pyreq.Requirement] | None = None) -> Script:
-    """Create the release venv: hard-link an identical one, else install with uv's cache.
+    """Create a shared virtualenv with uv's cache, mark it complete, link the release to it.
 
     ``python`` is the project's Python requirements (Build.python); without it, only
-    project.python from djship.toml counts.
+    project.python from djship.toml counts. A folder left by an interrupted build (no
+    completion mark) is removed first.
     """
-    rel = p.release(check_release_id(release_id))
-    if reuse_from:
-        src = p.release(check_release_id(reuse_from))
-        return Script.of([cmd("cp", "-al", "--", f"{src}/.venv", f"{rel}/.venv")])
     if python is None:
         python = [pyreq.parse(config.project.python, "project.python in djship.toml",
                               bare_is_minimum=True)] if config.project.python else []
     plan = plan_python(python, server_python)
     return Script.of([
-        cmd("cd", rel),
+        guarded_rm(venv, p.venvs),
+        cmd("install", "-d", "-m", "755", p.venvs),
+        cmd("cd", p.release(check_release_id(release_id))),
         cmd("export", f"UV_CACHE_DIR={p.uv_cache}"),
         *plan.setup,
-        uv("venv", "--quiet", "--relocatable", "--python", plan.interpreter, ".venv"),
-        *install_commands(config, f"{rel}/.venv/bin/python"),
+        uv("venv", "--quiet", "--relocatable", "--python", plan.interpreter, venv),
+        *install_commands(config, f"{venv}/bin/python"),
+        cmd("touch", f"{venv}/{VENV_DONE}"),
+        *link_venv(p, venv, release_id).commands,
     ])
+
+
+def remove_venv(p: SitePaths, venv: str) -> Script:
+    """Undo of a venv build: remove the half- or fully built shared virtualenv."""
+    return Script.of([guarded_rm(venv, p.venvs)])
 
 
 def django_env(config: Config, site: str, release_dir: str) -> list[str]:
@@ -169,7 +203,8 @@ def app_exec(config: Config, site: str, release_dir: str, words: list[str],
     elif words and words[0] in ("python", "python3"):
         words = [python, *words[1:]]
     return ["python3", ENVTOOL, "exec", p.env_file, p.user, folder,
-            *django_env(config, site, release_dir), *extra_env, "--", *words]
+            *django_env(config, site, release_dir), *extra_env,
+            f"@{release_dir}/{RELEASE_ENV}", "--", *words]
 
 
 def manage(config: Config, site: str, release_dir: str, *args: str) -> Command:
@@ -256,31 +291,45 @@ def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Scri
 
 def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float, *,
            https: bool = False) -> Script:
-    """Poll the slot's socket over HTTP with the site's Host header until 2xx/3xx or timeout.
+    """Poll the slot's socket over HTTP with the site's Host header until it answers 2xx.
 
     With ``https`` (a TLS site) the request says it came over HTTPS, as nginx would, so the
-    app serves the page instead of its redirect to https.
+    app serves the page instead of its redirect to https. A redirect is not healthy: the
+    page users would get is another one, and a redirect to https on a site without TLS
+    means nobody can use it.
 
     On failure it shows the end of the slot's log, then says which it was (last, so it ends
-    the error's output): no answer at all (the app is still starting or hangs: raise
-    health_timeout) or a wrong status (point health_path at a URL that answers 200).
+    the error's output): no answer at all, a redirect (where to, and the setting behind it),
+    or another status.
     """
     sock = p.socket(slot)
     secs = int(timeout)
     key = f"sites.{p.site}"
     proto = "-H 'X-Forwarded-Proto: https' " if https else ""
-    curl = ("curl -s -o /dev/null -w '%{http_code}' --max-time 5 "
+    curl = ("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 "
             f"--unix-socket {sock} -H 'Host: {host_header}' {proto}'http://localhost{path}'")
     silent = (f"health check: the app gave no HTTP answer on {path} within {secs}s "
               f"(health_timeout): it is still starting or hangs; if it needs longer to start, "
               f"raise {key}.health_timeout")
-    wrong = (f"health check of {path} answered HTTP $code (wanted 2xx/3xx) within {secs}s; "
+    to_https = (f"health check: {path} redirects to $where, but {p.site} has no TLS "
+                f"({key}.tls.enabled = false), so nobody could use the site. SECURE_SSL_REDIRECT "
+                "is on in the settings: turn it off while the site has no TLS (e.g. "
+                "SECURE_SSL_REDIRECT = os.environ.get('SECURE_SSL_REDIRECT', '0') == '1'), "
+                f"or enable TLS with {key}.tls")
+    moved = (f"health check: {path} answered HTTP $code, a redirect to $where (wanted 2xx): "
+             f"set {key}.health_path to the page it redirects to, or to a URL that answers 200")
+    wrong = (f"health check of {path} answered HTTP $code (wanted 2xx) within {secs}s; "
              f"if {path} is not meant to answer 200, set {key}.health_path to a URL that does")
-    loop = (f"deadline=$((SECONDS + {secs})); code=000; "
-            f"while [ $SECONDS -lt $deadline ]; do code=$({curl} || true); "
-            'case "$code" in 2??|3??) exit 0;; esac; sleep 0.5; done; '
+    redirect = (f'elif [ "${{where#https://}}" != "$where" ] && [ {int(https)} = 0 ]; then '
+                f'echo "{to_https}" >&2; '
+                f'elif [ "${{code#3}}" != "$code" ]; then echo "{moved}" >&2; ')
+    loop = (f"deadline=$((SECONDS + {secs})); code=000; where=; "
+            f"while [ $SECONDS -lt $deadline ]; do out=$({curl} || true); "
+            'code=${out%% *}; where=${out#* }; '
+            'case "$code" in 2??) exit 0;; 3??) break;; esac; sleep 0.5; done; '
             f"journalctl -u {p.unit_name(slot)} -n 30 --no-pager -o cat >&2; "
-            f'if [ "$code" = 000 ]; then echo "{silent}" >&2; else echo "{wrong}" >&2; fi; '
+            f'if [ "$code" = 000 ]; then echo "{silent}" >&2; {redirect}'
+            f'else echo "{wrong}" >&2; fi; '
             "exit 1")
     return Script.of([cmd(raw(loop))])
 
@@ -381,24 +430,36 @@ def trash(p: SitePaths) -> str:
 
 
 def prune(p: SitePaths, releases: list[str], keep: int, protect: set[str]) -> Script | None:
-    """Drop the oldest releases beyond ``keep``, never the ones in ``protect``.
+    """Drop the oldest releases beyond ``keep``, never the ones in ``protect``, and the
+    shared virtualenvs no remaining release links to.
 
     Each is moved out of releases/ at once (a rename), and deleted in the background on the
     server: removing a release's venv takes a second or more of disk work per host, which
     the deploy need not wait for.
     """
-    doomed = [check_release_id(r) for r in sorted(releases)[:-keep] if r not in protect] \
-        if keep else []
+    doomed = doomed_releases(releases, keep, protect)
     if not doomed:
         return None
     bin_ = trash(p)
+    unused = (f'for v in {p.venvs}/*/; do v=${{v%/}}; [ -d "$v" ] || continue; used=0; '
+              f'for r in {p.releases}/*/.venv; do [ "$(readlink "$r")" = "$v" ] && used=1; '
+              'done; if [ $used = 0 ]; then case "$v" in '
+              f'{p.venvs}/?*) mv -T -- "$v" "{bin_}/venv-${{v##*/}}";; esac; fi; done')
     return Script.of([
         cmd("install", "-d", "-m", "700", bin_),
         *(cmd("mv", "-T", "--", p.release(r), f"{bin_}/{r}") for r in doomed),
+        cmd(raw(unused)),
         cmd("systemd-run", "--quiet", "--collect", "--nice=19",
-            "--property=IOSchedulingClass=idle", "rm", "-rf", "--",
-            *(f"{bin_}/{r}" for r in doomed)),
+            "--property=IOSchedulingClass=idle", "find", bin_, "-mindepth", "1", "-maxdepth",
+            "1", "-exec", "rm", "-rf", "--", "{}", "+"),
     ])
+
+
+def doomed_releases(releases: list[str], keep: int, protect: set[str]) -> list[str]:
+    """The releases a prune removes: beyond the newest ``keep``, never a protected one."""
+    if not keep:
+        return []
+    return [check_release_id(r) for r in sorted(releases)[:-keep] if r not in protect]
 
 
 # Text formats worth compressing (images, fonts like woff2 and archives already are).

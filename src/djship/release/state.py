@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from djship.paths import SitePaths
+from djship.release.scripts import VENV_DONE
 from djship.shell import Script, cmd, raw
 from djship.steps.tools import ENVTOOL
 from djship.transport.base import Result
@@ -39,6 +40,11 @@ class HostState:
     slot_active: bool = False
     python: tuple[int, int] = (0, 0)
     extra: dict[str, str] = field(default_factory=dict)
+    incomplete: tuple[str, ...] = ()  # release folders of runs that never finished
+    venvs: tuple[str, ...] = ()  # complete shared virtualenvs, by folder name
+    idle_active: bool = False  # the slot nginx does not use is running
+    free: int = -1  # bytes free under the site's folder (-1: unknown)
+    envtool: str = ""  # sha256 of djship's env helper on the host
 
     def release(self, release_id: str | None) -> ReleaseMeta | None:
         """The meta of a kept release, if there."""
@@ -47,8 +53,11 @@ class HostState:
 
 def probe(p: SitePaths) -> Script:
     """Print current release, live slot, each release's meta, env digest and python version."""
-    loop = (f'for d in {p.releases}/*/; do [ -f "$d{META}" ] || continue; '
-            f'printf "release:"; tr -d "\\n" < "$d{META}"; echo; done')
+    loop = (f'for d in {p.releases}/*/; do [ -d "$d" ] || continue; if [ -f "$d{META}" ]; '
+            f'then printf "release:"; tr -d "\\n" < "$d{META}"; echo; else d=${{d%/}}; '
+            'echo "incomplete:${d##*/}"; fi; done')
+    venvs = (f'for v in {p.venvs}/*/; do [ -f "$v{VENV_DONE}" ] && v=${{v%/}} && '
+             'echo "venv:${v##*/}"; done; true')
     request = json.dumps({"op": "hashes", "file": p.env_file})
     return Script.of([
         cmd("echo", raw(f'"current:$(basename "$(readlink {p.current} 2>/dev/null)" '
@@ -60,6 +69,13 @@ def probe(p: SitePaths) -> Script:
         cmd("echo", raw('"python:$(python3 -c \'import sys;print(*sys.version_info[:2])\')"')),
         cmd("echo", raw(f'"active:$(systemctl is-active djship-{p.site}@$(cat {p.live_slot} '
                         '2>/dev/null || echo none) 2>/dev/null || true)"')),
+        cmd(raw(venvs)),
+        cmd(raw(f'live=$(cat {p.live_slot} 2>/dev/null || echo none); case "$live" in '
+                'blue) idle=green;; green) idle=blue;; *) idle=;; esac; '
+                f'[ -z "$idle" ] || echo "idle:$(systemctl is-active djship-{p.site}@$idle '
+                '2>/dev/null || true)"')),
+        cmd("echo", raw(f'"envtool:$(sha256sum {ENVTOOL} 2>/dev/null | cut -c1-64)"')),
+        cmd("echo", raw(f'"free:$(df -B1 --output=avail {p.root} 2>/dev/null | tail -n 1)"')),
     ])
 
 
@@ -69,6 +85,11 @@ def parse(result: Result) -> HostState:
     active = False
     py = (0, 0)
     releases: list[ReleaseMeta] = []
+    incomplete: list[str] = []
+    venvs: list[str] = []
+    idle = False
+    free = -1
+    tool = ""
     known = set(ReleaseMeta.__dataclass_fields__)
     for line in result.stdout.splitlines():
         key, _, value = line.partition(":")
@@ -86,5 +107,17 @@ def parse(result: Result) -> HostState:
             py = (int(major), int(minor))
         elif key == "active":
             active = value.strip() == "active"
+        elif key == "incomplete":
+            incomplete.append(value.strip())
+        elif key == "venv":
+            venvs.append(value.strip())
+        elif key == "idle":
+            idle = value.strip() in ("active", "activating", "reloading")
+        elif key == "envtool":
+            tool = value.strip()
+        elif key == "free" and value.strip().isdigit():
+            free = int(value.strip())
     releases.sort(key=lambda r: r.id)
-    return HostState(current or None, slot or None, tuple(releases), env, active, py)
+    return HostState(current or None, slot or None, tuple(releases), env, active, py,
+                     incomplete=tuple(sorted(incomplete)), venvs=tuple(sorted(venvs)),
+                     idle_active=idle, free=free, envtool=tool)

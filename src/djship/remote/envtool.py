@@ -157,7 +157,8 @@ def pg_environ(url: str) -> dict[str, str]:
 
 
 def run_as(argv: list[str]) -> int:
-    """``exec ENVFILE USER DIR [K=V ...] -- CMD...``: run CMD as USER in DIR with the site env."""
+    """``exec ENVFILE USER DIR [K=V | @FILE ...] -- CMD...``: run CMD as USER in DIR with the
+    site env; ``@FILE`` adds a release's env file (its values win), K=V pairs win over both."""
     sep = argv.index("--")
     env_file, user, folder, *pairs = argv[:sep]
     command = argv[sep + 1:]
@@ -165,6 +166,9 @@ def run_as(argv: list[str]) -> int:
     env.pop("SUDO_COMMAND", None)
     env.update(read_env(Path(env_file)))
     for pair in pairs:
+        if pair.startswith("@"):
+            env.update(read_env(Path(pair[1:])))
+            continue
         key, _, value = pair.partition("=")
         env[key] = value
     url = env.get("DATABASE_URL", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,16 @@ class Transport(Protocol):
 
     def get(self, path: str) -> bytes:
         """Read a file from the host."""
+        ...
+
+    def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
+             ) -> Result:
+        """Copy ``files`` (relative to local ``source``) into ``dest`` by content, hard-linking
+        those equal to their copy in ``link_dest``; the status is rsync's exit code."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop every command running on the host through this transport now (Ctrl-C)."""
         ...
 
     def close(self) -> None:

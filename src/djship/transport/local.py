@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 
 from djship.shell import Script, cmd
 from djship.transport.base import Result
@@ -38,6 +39,21 @@ class LocalTransport:
         res = subprocess.run(["bash", "-c", cmd("cat", "--", path).render()],
                              capture_output=True, check=True)
         return res.stdout
+
+    def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
+             ) -> Result:
+        """rsync by content into a local folder."""
+        argv = ["rsync", "-rlp", "--checksum", "--delete", "--files-from=-"]
+        if link_dest:
+            argv.append(f"--link-dest={link_dest}")
+        proc = subprocess.run([*argv, f"{source}/", f"{dest}/"],
+                              input="".join(f"{f}\n" for f in files).encode(),
+                              capture_output=True, check=False)
+        return Result(proc.returncode, proc.stdout.decode(errors="replace"),
+                      proc.stderr.decode(errors="replace"))
+
+    def cancel(self) -> None:
+        """Local commands end with the process; nothing to stop."""
 
     def close(self) -> None:
         """Nothing to close."""

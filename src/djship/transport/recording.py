@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from djship.shell import Script
@@ -59,6 +59,21 @@ class RecordingTransport:
         """Return a previously put or preset file."""
         self.connect()
         return self.files[path]
+
+    def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
+             ) -> Result:
+        """Record an upload (``text`` is ``DEST <- SOURCE``, link-dest in ``owner``)."""
+        self.connect()
+        self.sent.append(Sent("sync", f"{dest} <- {source} ({len(files)} files)",
+                              owner=link_dest))
+        for needle, result in self.responses.items():
+            if needle in f"sync {dest}":
+                return result
+        return Result(0, "", "")
+
+    def cancel(self) -> None:
+        """Recorded, so tests can see an interruption reached the transport."""
+        self.sent.append(Sent("cancel", ""))
 
     def close(self) -> None:
         """Nothing to close."""

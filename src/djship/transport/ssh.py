@@ -12,7 +12,9 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from djship.config.schema import Host
@@ -21,6 +23,7 @@ from djship.shell import Script, cmd, raw
 from djship.transport.base import Result
 
 SSH_ERROR = 255
+INTERRUPTED = 130
 CONNECT_RETRY_PAUSES = (1.0, 3.0)
 TRANSIENT = ("did not finish within", "control master", "connection reset", "connection closed",
              "kex_exchange_identification", "banner exchange")
@@ -96,6 +99,9 @@ class SshTransport:
         self.name = host.name
         self._base = ["ssh", *ssh_options(host), host.address]
         self._connected = False
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._guard = threading.Lock()
+        self._cancelled = False
 
     def connect(self) -> None:
         """Open the control connection, turning any failure into advice.
@@ -136,12 +142,58 @@ class SshTransport:
             timeout: float | None = None) -> Result:
         """Run a script; a lost connection raises ConnectionFailure, other failures return."""
         self.connect()
-        proc = subprocess.run([*self._base, "--", self.remote_command(script)],
-                              input=stdin if stdin is not None else b"",
-                              capture_output=True, timeout=timeout, check=False)
-        out = proc.stdout.decode(errors="replace")
-        err = proc.stderr.decode(errors="replace")
-        return Result(proc.returncode, out, err)
+        return self._call([*self._base, "--", self.remote_command(script)],
+                          stdin if stdin is not None else b"", timeout)
+
+    def _call(self, argv: list[str], stdin: bytes, timeout: float | None) -> Result:
+        """Run a local command (ssh, rsync) that cancel() can stop; its status and output."""
+        with self._guard:
+            if self._cancelled:
+                return Result(INTERRUPTED, "", "interrupted before it started")
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            self._running.add(proc)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise
+        finally:
+            with self._guard:
+                self._running.discard(proc)
+        return Result(proc.returncode, out.decode(errors="replace"),
+                      err.decode(errors="replace"))
+
+    def cancel(self) -> None:
+        """Stop the local ssh/rsync processes of running commands (after Ctrl-C or SIGTERM);
+        later commands run again normally once ``resume`` is called."""
+        with self._guard:
+            self._cancelled = True
+            for proc in self._running:
+                proc.terminate()
+
+    def resume(self) -> None:
+        """Allow commands again after ``cancel`` (the undo of an interrupted deploy)."""
+        with self._guard:
+            self._cancelled = False
+
+    def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
+             ) -> Result:
+        """rsync ``files`` over the control connection, compared by content (--checksum):
+        a file with the live copy's size and mtime but other bytes is still sent."""
+        self.connect()
+        with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
+            listing.write("\n".join(files) + "\n")
+            listing.flush()
+            argv = ["rsync", "-rlp", "--checksum", "--chmod=D755,Fu=rwX,Fgo=rX", "--delete",
+                    f"--files-from={listing.name}", "-e", self.rsync_shell()]
+            if self.host.user != "root":
+                argv.append("--rsync-path=sudo rsync")
+            if link_dest:
+                argv.append(f"--link-dest={link_dest}")
+            argv += [f"{source}/", f"{self.host.address}:{dest}/"]
+            return self._call(argv, b"", None)
 
     def argv(self, script: Script | None, *, tty: bool = False) -> list[str]:
         """The local ssh command line for a script (None: a login shell)."""

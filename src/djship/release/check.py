@@ -1,0 +1,67 @@
+"""`check --deploy` and `migrate --plan` of a new release in one remote Python process.
+
+Each Django start costs most of a second; asking both questions of one process halves it.
+The output is parsed here (pure), and decides whether the database is backed up and
+migrated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from djship.config import Config
+from djship.release import scripts
+from djship.shell import Script, cmd
+
+SEPARATOR = "=== djship: migrate --plan ==="
+DANGEROUS = re.compile(r"^\s*(Remove field|Delete model|Rename field|Rename model|"
+                       r"Rename table)", re.IGNORECASE | re.MULTILINE)
+PROGRAM = (
+    "import sys, django\n"
+    "django.setup()\n"
+    "from django.core.management import call_command\n"
+    "call_command('check', deploy=True)\n"
+    f"print({SEPARATOR!r}, flush=True)\n"
+    "call_command('migrate', plan=True)\n"
+)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What the release's checks said, and the migration operations pending."""
+
+    warnings: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    risky: tuple[str, ...] = ()
+
+
+UNKNOWN = CheckReport(pending=("(the dry run cannot know which migrations are pending)",))
+
+
+def script(config: Config, site: str, release_dir: str) -> Script:
+    """Run both commands in the release, as the site user, with the site's environment."""
+    argv = scripts.app_exec(config, site, release_dir, ["python", "-c", PROGRAM])
+    return Script.of([cmd(*argv)])
+
+
+def pending_migrations(plan_output: str) -> list[str]:
+    """Operations listed by ``migrate --plan`` (empty when nothing is pending)."""
+    if "No planned migration operations" in plan_output:
+        return []
+    return [ln.rstrip() for ln in plan_output.splitlines()
+            if ln.strip() and not ln.startswith("Planned operations")]
+
+
+def risky_operations(plan_output: str) -> list[str]:
+    """Operations that can break the still-running old release."""
+    return [m.group(0).strip() for m in DANGEROUS.finditer(plan_output)]
+
+
+def parse(stdout: str, stderr: str) -> CheckReport:
+    """Split the process's output into check warnings and the migration plan."""
+    checks, _, plan = stdout.partition(SEPARATOR)
+    warnings = [ln for ln in (checks + "\n" + stderr).splitlines()
+                if ln.startswith("?") or "WARNING" in ln]
+    return CheckReport(tuple(warnings), tuple(pending_migrations(plan)),
+                       tuple(risky_operations(plan)))
