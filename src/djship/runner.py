@@ -124,13 +124,15 @@ class Runner:
 
     def execute(self, transport: Transport, step: str, plan: Plan, journal: Journal,
                 stop: threading.Event) -> None:
-        """Carry out a plan's actions in order, recording each one's undo in ``journal``;
-        checks ``stop`` (set by Ctrl-C/SIGTERM) before each action."""
+        """Carry out a plan's actions in order, recording each one's undo in ``journal``
+        before it runs; checks ``stop`` (set by Ctrl-C/SIGTERM) before each action."""
         for action in plan.actions:
             if stop.is_set():
                 raise DjshipError(f"{transport.name}: stopped before {step}")
-            self.apply(transport, step, action)
+            # Recorded first: an action cut short (a partial upload, a slot that started but
+            # failed its check) is undone too, so every undo must be safe to run twice.
             journal.record(step, action)
+            self.apply(transport, step, action)
 
     def undo(self, transport: Transport, journal: Journal) -> list[str]:
         """Run a journal's undo actions, newest first; every one is tried. Problems, if any."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
 from djship.paths import other_slot
-from djship.plan import Plan
+from djship.plan import Plan, Run
 from djship.release import check, diagnose
 from djship.release.build import Build
 from djship.release.check import pending_migrations, risky_operations
@@ -116,10 +116,14 @@ class Deploy(Release):
     def check_and_migrate(self, t: Target) -> None:
         """check --deploy and migrate --plan in one process; back up and migrate if needed."""
         report = check.UNKNOWN
-        if not self.dry_run:
-            rel = self.paths.release(self.release)
-            res = self.runner.check(t.transport, check.script(self.config, self.site, rel),
-                                    "check", hint="`djship check` runs the same checks locally")
+        rel = self.paths.release(self.release)
+        probe = check.script(self.config, self.site, rel)
+        if self.dry_run:
+            self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
+                                                          "(read; they decide the migrate step)")))
+        else:
+            res = self.runner.check(t.transport, probe, "check",
+                                    hint="`djship check` runs the same checks locally")
             report = check.parse(res.stdout, res.stderr)
             for line in report.warnings:
                 self.ctx.ui.warn(f"{t.name}: {line}")

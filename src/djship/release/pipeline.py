@@ -289,6 +289,11 @@ class Pipeline:
 
     def unlock_all(self) -> None:
         """Release the lock wherever this run took it."""
+        if self.dry_run:
+            for t in self.targets:
+                self.show(t.name, "unlock", Plan.of(Run(scripts.unlock(self.paths),
+                                                        "release the lock")))
+            return
         for t in self.targets:
             if t.locked:
                 t.transport.run(scripts.unlock(self.paths))

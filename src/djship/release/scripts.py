@@ -505,3 +505,9 @@ def precompress(p: SitePaths, static_dir: str) -> Command:
     """gzip -9 copies of a release's compressible static files, as the site user."""
     return cmd("runuser", "-u", p.user, "--", "python3", "-c", _PRECOMPRESS, static_dir,
                str(PRECOMPRESS_MIN_BYTES), " ".join(COMPRESSIBLE))
+
+
+def stop_slot(p: SitePaths, slot: str) -> Script:
+    """Stop a slot: its socket and its app together (the undo of start_slot). The app alone
+    is not enough: its socket, still listening, would start it at the next connection."""
+    return Script.of([cmd("systemctl", "stop", *p.slot_units(slot))])

@@ -1,0 +1,267 @@
+"""The release engine through recording transports: the exact actions of deploy, rollback
+and abandon (the undo after a failure) at each phase, and a dry run that shows exactly what
+the runner then sends."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from djship.config import Config, validate
+from djship.config.loader import Source
+from djship.context import Context
+from djship.errors import DjshipError
+from djship.release import check, scripts
+from djship.release.build import Build, build
+from djship.release.deploy import Activate, Deploy
+from djship.release.pipeline import is_stale
+from djship.transport.base import Result
+from djship.transport.recording import RecordingTransport
+from djship.ui import UI
+
+CONFIG = validate({
+    "project": {"name": "blog", "settings": "blog.settings", "wsgi": "blog.wsgi:application"},
+    "sites": {"blog": {
+        "domains": ["example.com"],
+        "health_path": "/health/",
+        "env": {"GREETING": 'hello "you"'},
+        "processes": {"queue": {"command": "manage.py qcluster"}},
+    }},
+    "hosts": [{"name": "web1", "address": "192.0.2.10", "roles": ["web", "db"]},
+              {"name": "web2", "address": "192.0.2.12", "roles": ["web"]},
+              {"name": "work1", "address": "192.0.2.11", "roles": ["worker"]},
+              {"name": "lb1", "address": "192.0.2.13", "roles": ["lb"]}],
+})
+LIVE = "20261122T010203-abc1234"
+PLAN_PENDING = f"{check.SEPARATOR}\nPlanned operations:\nblog.0002_entry\n    Add field x\n"
+
+
+def project(tmp_path: Path) -> Build:
+    """A small project (no git: a walked tree) built into a release."""
+    for name, text in {"manage.py": "print()\n", "requirements.txt": "django\n",
+                       "blog/__init__.py": "", "blog/settings.py": "X = 1\n",
+                       "djship.toml": "[project]\n"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return build(tmp_path, CONFIG, now=1764900000)
+
+
+def state(live: bool) -> Result:
+    """The lock+facts answer: a first deploy, or a host serving LIVE in slot green."""
+    lines = ["python:3 11", "free:99999999999"]
+    if live:
+        meta = {"id": LIVE, "fingerprint": "old", "deps_hash": "x"}
+        lines += [f"current:{LIVE}", "slot:green", "active:active",
+                  f"release:{json.dumps(meta)}"]
+    return Result(0, "\n".join(lines) + "\n", "")
+
+
+def hosts(live: bool, fail: str | None = None) -> dict[str, RecordingTransport]:
+    """Recording transports: facts, the check's answer, and a failure for scripts that
+    contain ``fail``."""
+    answers: dict[str, Result] = {}
+    if fail:
+        answers[fail] = Result(1, "", "boom")
+    answers |= {"current:$(basename": state(live), check.SEPARATOR: Result(0, PLAN_PENDING, "")}
+    return {n: RecordingTransport(n, dict(answers)) for n in ("web1", "web2", "work1")}
+
+
+def context(transports: dict[str, RecordingTransport], *, dry_run: bool = False,
+            config: Config = CONFIG) -> Context:
+    ctx = Context(config, Source(Path("/nowhere/djship.toml")), UI(), dry_run=dry_run)
+    ctx._transports.update(transports)
+    return ctx
+
+
+MARKS = [  # (label, a substring only that action's script or path has), most specific first
+    ("lock", "mkdir /srv/blog/.lock"), ("switch", "nginx -t"),
+    ("upload", "<- "), ("venv", "venv --quiet"),
+    ("check", check.SEPARATOR), ("backup", "envtool.py backup"),
+    ("migrate", "migrate --noinput"), ("static", "collectstatic"),
+    ("complete", ".djship-release.json"), ("start", "systemctl start --no-block"),
+    ("start", "timeout 30 systemctl start"), ("health", "--unix-socket"),
+    ("upstream", "upstream.conf.djship-new"), ("current", "mv -Tf /srv/blog/current.new"), ("retire", "systemd-run --quiet --unit"),
+    ("workers", "systemctl restart"), ("stop", "systemctl stop"),
+    ("discard", "rm -rf -- /srv/blog/releases/"), ("rmvenv", "rm -rf -- /srv/blog/venvs/"),
+    ("unlock", "rm -rf -- /srv/blog/.lock"),
+]
+
+
+def labels(t: RecordingTransport) -> list[str]:
+    """What each thing sent to a host was, in order (first matching mark)."""
+    out = []
+    for sent in t.sent:
+        text = sent.text if sent.kind != "put" else f"put {sent.text}"
+        if sent.kind == "put" and sent.text.endswith("envtool.py"):
+            out.append("helper")
+            continue
+        if sent.kind == "put" and sent.text.endswith(".djship-env"):
+            out.append("env")
+            continue
+        found = next((label for label, mark in MARKS if mark in text), f"?{text[:60]}")
+        out.append(found)
+    return out
+
+
+def test_first_deploy_sends_every_phase_in_order_and_only_to_app_hosts(tmp_path: Path) -> None:
+    t = hosts(live=False)
+    assert Deploy(context(t), "blog", project(tmp_path)).execute()
+    web = ["lock", "helper", "upload", "env", "venv"]
+    after = ["static", "complete", "start", "health", "upstream", "switch"]
+    assert labels(t["web1"]) == [*web, "check", "backup", "migrate", *after, "unlock"]
+    assert labels(t["web2"]) == [*web, *after, "unlock"]
+    assert labels(t["work1"]) == [*web, "static", "complete", "current", "workers", "unlock"]
+
+
+def test_redeploy_links_the_venv_retires_the_old_slot_and_prunes(tmp_path: Path) -> None:
+    b = project(tmp_path)
+    t = hosts(live=True)
+    venv = f"venv:{b.deps_hash[:16]}"
+    for host in t.values():
+        host.responses["current:$(basename"] = Result(
+            0, state(True).stdout + venv + "\n", "")
+    assert Deploy(context(t), "blog", b).execute()
+    sent = t["web1"].scripts()
+    assert any(f"ln -sfn -- /srv/blog/venvs/{b.deps_hash[:16]}" in s for s in sent)
+    assert not any("venv --quiet" in s for s in sent)
+    retire = [s for s in sent if "systemd-run --quiet --unit" in s]
+    assert len(retire) == 1 and "djship-blog@green.service" in retire[0]
+
+
+@pytest.mark.parametrize(("fail_at", "undo"), [
+    # The failing action's own undo runs too (recorded before it ran); then the earlier ones,
+    # newest first. The live release is never touched.
+    ("venv --quiet", ["rmvenv", "discard"]),
+    ("migrate --noinput", ["rmvenv", "discard"]),
+    ("collectstatic", ["rmvenv", "discard"]),
+    ("--unix-socket", ["stop", "rmvenv", "discard"]),
+])
+def test_a_failure_undoes_what_was_done_newest_first(tmp_path: Path, fail_at: str,
+                                                     undo: list[str]) -> None:
+    t = hosts(live=True, fail=fail_at)
+    with pytest.raises(DjshipError):
+        Deploy(context(t), "blog", project(tmp_path)).execute()
+    sent = labels(t["web1"])
+    failed = max(i for i, s in enumerate(t["web1"].scripts()) if fail_at in s)
+    runs = [label for label, s in zip(sent, t["web1"].sent, strict=True) if s.kind == "run"]
+    assert runs[failed + 1:] == [*undo, "unlock"]
+    assert not any("nginx -t" in s for s in t["web1"].scripts())  # never switched
+
+
+def test_a_failed_switch_switches_every_host_back(tmp_path: Path) -> None:
+    t = hosts(live=True)
+    t["web2"].responses = {"nginx -t": Result(1, "", "bad"), **t["web2"].responses}
+    with pytest.raises(DjshipError):
+        Deploy(context(t), "blog", project(tmp_path)).execute()
+    back = [s for s in t["web1"].scripts() if "nginx -t" in s]
+    assert len(back) == 2 and "green" in t["web1"].files["/etc/nginx/djship/blog-upstream.conf"
+                                                        ".djship-new"].decode()
+    assert f"ln -sfn /srv/blog/releases/{LIVE} /srv/blog/current.new" in back[1]
+    assert labels(t["web1"])[-4:] == ["stop", "rmvenv", "discard", "unlock"]
+
+
+def test_interrupt_cancels_transports_and_undoes(tmp_path: Path) -> None:
+    t = hosts(live=True)
+    deploy = Deploy(context(t), "blog", project(tmp_path))
+    original = t["web1"].run
+
+    def run_then_signal(script, **kw):  # type: ignore[no-untyped-def]
+        if "collectstatic" in script.render():
+            deploy.on_signal(15, None)  # SIGTERM arrives while static files are collected
+        return original(script, **kw)
+
+    t["web1"].run = run_then_signal  # type: ignore[method-assign]
+    with pytest.raises(DjshipError) as caught:
+        deploy.execute()
+    assert caught.value.exit_code == 143
+    assert any(s.kind == "cancel" for s in t["web2"].sent)
+    assert labels(t["web1"])[-3:] == ["rmvenv", "discard", "unlock"]
+    assert not any("systemctl start" in s for s in t["web1"].scripts())
+
+
+def test_rollback_starts_the_kept_release_and_switches_without_upload() -> None:
+    t = hosts(live=True)
+    older = "20261121T000000-aaaa"
+    meta = json.dumps({"id": older})
+    for host in t.values():
+        host.responses["current:$(basename"] = Result(
+            0, state(True).stdout + f"release:{meta}\n", "")
+    assert Activate(context(t), "blog").execute(None) == older
+    assert labels(t["web1"]) == ["lock", "start", "health", "upstream", "switch", "retire",
+                                 "unlock"]
+    assert labels(t["work1"]) == ["lock", "current", "workers", "unlock"]
+
+
+def test_rollback_refuses_a_release_that_never_completed() -> None:
+    t = hosts(live=True)
+    for host in t.values():
+        host.responses["current:$(basename"] = Result(
+            0, state(True).stdout + "incomplete:20261123T000000-bbbb\n", "")
+    with pytest.raises(DjshipError, match="does not keep release"):
+        Activate(context(t), "blog").execute("20261123T000000-bbbb")
+
+
+def test_next_deploy_removes_unfinished_releases_and_stops_a_stray_idle_slot(
+        tmp_path: Path) -> None:
+    t = hosts(live=True)
+    for host in t.values():
+        host.responses["current:$(basename"] = Result(
+            0, state(True).stdout + "incomplete:20261123T000000-bbbb\nidle:active\n", "")
+    Deploy(context(t), "blog", project(tmp_path)).execute()
+    clean = "\n".join(t["web1"].scripts()[1:3])
+    assert "rm -rf -- /srv/blog/releases/20261123T000000-bbbb" in clean
+    assert "systemctl stop djship-blog@blue.service" in clean
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"since .*? \(epoch \d+\)", "since T", text)
+
+
+def test_dry_run_shows_exactly_what_the_runner_sends(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    b = project(tmp_path)
+    dry = context({}, dry_run=True)
+    Deploy(dry, "blog", b).execute()
+    shown = capsys.readouterr().out
+    t = hosts(live=False)
+    Deploy(context(t), "blog", b).execute()
+    for name, host in t.items():
+        blocks = re.split(r"^# \[(\S+)\] ", shown, flags=re.M)
+        mine = [blocks[i + 1] for i in range(1, len(blocks), 2) if blocks[i] == name]
+        expected = []
+        for block in mine:
+            block = "\n".join(ln for ln in block.splitlines()
+                              if not ln.startswith("#   undo on failure"))
+            head, _, body = block.partition("\n")
+            if "no change" in head:
+                continue
+            if ": put " in head:
+                expected.append(("put", head.split(": put ")[1].split(" mode=")[0]))
+            elif body.startswith("rsync --checksum"):
+                expected.append(("sync", body.split(" files to ")[1].split("/,")[0].rstrip("/\n")))
+            else:
+                expected.append(("run", normalise(body.strip())))
+        got = [(s.kind, s.text.split(" <- ")[0] if s.kind == "sync"
+                else normalise(s.text.strip())) for s in host.sent]
+        assert got == expected, name
+    assert "[lb1]" not in shown  # an lb host takes no part in a deploy
+
+
+def test_stale_lock_rules() -> None:
+    line = "ann@box pid 4242 since 2026-12-06 01:00:00 UTC (epoch 1000)"
+    assert is_stale(line, machine="box", now=1500, alive=lambda _p: False)
+    assert is_stale(line, machine="box", now=1500, alive=lambda _p: True) is None
+    assert is_stale(line, machine="other", now=1500, alive=lambda _p: False) is None
+    assert "ago on box" in (is_stale(line, machine="other", now=1000 + 7200) or "")
+    assert is_stale("held by: ann@laptop", machine="laptop", now=0) is None
+
+
+def test_release_env_file_quotes_values() -> None:
+    from djship.release.phases import release_env
+
+    text = release_env(CONFIG.sites["blog"]).decode()
+    assert 'GREETING="hello \\"you\\""' in text
+    assert scripts.RELEASE_ENV == ".djship-env"
