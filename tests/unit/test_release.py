@@ -345,3 +345,24 @@ def test_check_sees_packages_in_nested_requirement_files(tmp_path: Path) -> None
     (tmp_path / "deps/base.txt").write_text("Django>=5.2\n-c ../pins.txt\n")
     (tmp_path / "pins.txt").write_text("sqlparse==0.5.0\n")
     assert declared(tmp_path, CONFIG.project) == {"gunicorn", "django"}  # pins are not deps
+
+
+@pytest.mark.parametrize(("answer", "https", "status", "says"), [
+    ("200 ", False, 0, ""),
+    ("301 https://example.com/health/", False, 1, "SECURE_SSL_REDIRECT"),
+    ("302 http://example.com/accounts/login/", False, 1, "a redirect to http://example.com/acc"),
+    ("301 https://www.example.com/health/", True, 1, "a redirect to https://www.example.com"),
+    ("500 ", False, 1, "answered HTTP 500 (wanted 2xx)"),
+])
+def test_health_gate_wants_2xx_and_explains_redirects(tmp_path: Path, answer: str, https: bool,
+                                                      status: int, says: str) -> None:
+    # The gate's shell loop itself, with curl and journalctl stubbed on PATH.
+    (tmp_path / "curl").write_text(f"#!/bin/sh\nprintf '%s' '{answer}'\n")
+    (tmp_path / "journalctl").write_text("#!/bin/sh\necho app log\n")
+    for stub in ("curl", "journalctl"):
+        (tmp_path / stub).chmod(0o755)
+    text = scripts.health(P, "blue", "example.com", "/health/", 2, https=https).render()
+    proc = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=20,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert proc.returncode == status, proc.stderr
+    assert says in proc.stderr
