@@ -23,7 +23,6 @@ from djship.shell import Script, cmd, raw
 from djship.transport.base import Result
 
 SSH_ERROR = 255
-INTERRUPTED = 130
 CONNECT_RETRY_PAUSES = (1.0, 3.0)
 TRANSIENT = ("did not finish within", "control master", "connection reset", "connection closed",
              "kex_exchange_identification", "banner exchange")
@@ -101,7 +100,6 @@ class SshTransport:
         self._connected = False
         self._running: set[subprocess.Popen[bytes]] = set()
         self._guard = threading.Lock()
-        self._cancelled = False
 
     def connect(self) -> None:
         """Open the control connection, turning any failure into advice.
@@ -148,8 +146,6 @@ class SshTransport:
     def _call(self, argv: list[str], stdin: bytes, timeout: float | None) -> Result:
         """Run a local command (ssh, rsync) that cancel() can stop; its status and output."""
         with self._guard:
-            if self._cancelled:
-                return Result(INTERRUPTED, "", "interrupted before it started")
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE)
             self._running.add(proc)
@@ -166,17 +162,11 @@ class SshTransport:
                       err.decode(errors="replace"))
 
     def cancel(self) -> None:
-        """Stop the local ssh/rsync processes of running commands (after Ctrl-C or SIGTERM);
-        later commands run again normally once ``resume`` is called."""
+        """Stop the local ssh/rsync processes of running commands (after Ctrl-C or SIGTERM),
+        so the run can undo at once; commands sent afterwards (the undo) run normally."""
         with self._guard:
-            self._cancelled = True
             for proc in self._running:
                 proc.terminate()
-
-    def resume(self) -> None:
-        """Allow commands again after ``cancel`` (the undo of an interrupted deploy)."""
-        with self._guard:
-            self._cancelled = False
 
     def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
              ) -> Result:
