@@ -282,3 +282,8 @@ def test_precompress_skips_a_release_whose_static_is_the_shared_folder(tmp_path:
     (tmp_path / "link").symlink_to(shared)
     run_precompress(tmp_path / "link")
     assert not (shared / "a.css.gz").exists()
+
+
+def test_stop_slot_stops_socket_and_app() -> None:
+    assert scripts.stop_slot(P, "green").render().splitlines()[-1] == (
+        "systemctl stop djship-blog@green.socket djship-blog@green.service")
