@@ -17,6 +17,7 @@ from djship.shell import Script, cmd
 SEPARATOR = "=== djship: migrate --plan ==="
 DANGEROUS = re.compile(r"^\s*(Remove field|Delete model|Rename field|Rename model|"
                        r"Rename table)", re.IGNORECASE | re.MULTILINE)
+CHECK_ID = re.compile(r"\([a-z_]+\.[WE]\d+\)")  # a system check's message: (security.W004)
 PROGRAM = (
     "import sys, django\n"
     "django.setup()\n"
@@ -61,7 +62,6 @@ def risky_operations(plan_output: str) -> list[str]:
 def parse(stdout: str, stderr: str) -> CheckReport:
     """Split the process's output into check warnings and the migration plan."""
     checks, _, plan = stdout.partition(SEPARATOR)
-    warnings = [ln for ln in (checks + "\n" + stderr).splitlines()
-                if ln.startswith("?") or "WARNING" in ln]
+    warnings = [ln for ln in (checks + "\n" + stderr).splitlines() if CHECK_ID.search(ln)]
     return CheckReport(tuple(warnings), tuple(pending_migrations(plan)),
                        tuple(risky_operations(plan)))

@@ -17,6 +17,7 @@ from djship.release.phases import (
     plan_clean,
     plan_complete,
     plan_finish,
+    plan_health,
     plan_migrate,
     plan_start,
     plan_static,
@@ -45,7 +46,13 @@ class Release(Pipeline):
                 return Plan.nothing("no app server on a worker-only host")
             return plan_start(site, self.paths, t.slot, release_for(t))
 
+        def health(t: Target) -> Plan:
+            if t.slot is None:
+                return Plan.nothing("no app server on a worker-only host")
+            return plan_health(site, self.paths, t.slot, release_for(t))
+
         self.plan_phase("start", start)
+        self.plan_phase("health", health)
         self.plan_phase("switch", lambda t: plan_switch(self.paths, t.state, t.slot,
                                                         release_for(t)))
         self.commit()

@@ -169,13 +169,17 @@ def plan_complete(s: Shipment, state: HostState) -> Plan:
 
 
 def plan_start(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
-    """Start ``release`` in the idle ``slot`` beside the live one and health-check it."""
+    """Start ``release`` in the idle ``slot`` beside the live one."""
+    return Plan.of(Run(scripts.start_slot(p, slot, release, site.health_timeout),
+                       f"start slot {slot} with {release}", undo=(stop_slot(p, slot),)))
+
+
+def plan_health(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
+    """Health-check the started slot on its socket as nginx would ask (Host, scheme)."""
     host = site.domains[0] if site.domains else "localhost"
-    return Plan.of(
-        Run(scripts.start_slot(p, slot, release, site.health_timeout),
-            f"start slot {slot} with {release}", undo=(stop_slot(p, slot),)),
-        Run(scripts.health(p, slot, host, site.health_path, site.health_timeout,
-                           https=site.tls.enabled), f"{slot} serving {release} healthy"))
+    return Plan.of(Run(scripts.health(p, slot, host, site.health_path, site.health_timeout,
+                                      https=site.tls.enabled),
+                       f"{slot} serving {release} healthy"))
 
 
 def plan_switch(p: SitePaths, state: HostState, slot: str | None, release: str) -> Plan:

@@ -101,7 +101,8 @@ class Pipeline:
 
     # Phases whose running commands Ctrl-C may cut short: their undo removes all they made.
     # A migration is let finish (the database decides, not a dropped connection).
-    CANCELLABLE = frozenset({"clean", "upload", "venv", "static", "complete", "start"})
+    CANCELLABLE = frozenset({"clean", "upload", "venv", "static", "complete", "start",
+                             "health"})
 
     def __init__(self, ctx: Context, site: str) -> None:
         self.ctx = ctx
