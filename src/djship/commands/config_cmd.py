@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import tomlkit
 
 from djship.commands.base import State, pass_state
 
@@ -33,8 +34,6 @@ def config_command(state: State, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    import tomlkit
-
     src = ctx.source
     click.echo(f"# from {src.path}" + (f" + {src.overlay}" if src.overlay else ""))
     click.echo(tomlkit.dumps(data))  # type: ignore[arg-type]
