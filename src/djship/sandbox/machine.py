@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from djship.errors import UsageError
-from djship.sandbox import boot, guest, network, preflight, state
+from djship.sandbox import boot, guest, network, preflight, proc, state
 from djship.sandbox.fs import remove_tree
 from djship.sandbox.host import HostSources, read_host_sources, resolve
 from djship.sandbox.image import ensure_image, ensure_preinstalled
@@ -143,6 +146,40 @@ def _destroy(layout: Layout, net: IPv4Network, rec: Record) -> None:
         remove_tree(mdir, layout.root)
         if not list_machines(state_dir=layout.root):
             network.teardown_host_network(net, layout.net / "ip_forward")
+
+
+def reboot(name: str, *, state_dir: str | Path | None = None,
+           timeout: float = BOOT_TIMEOUT) -> SandboxInfo:
+    """Reboot a sandbox as a server reboots: its systemd shuts down cleanly (``systemctl
+    reboot``), then it boots again from the same disk; return once SSH answers.
+
+    nspawn runs with --keep-unit, so a reboot inside ends it (exit 133): it is started
+    again here, with the same root, network and binds, and the record follows the new PID.
+    """
+    preflight.require()
+    layout = _layout(state_dir)
+    rec = load(layout, name)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(info(layout, rec).ssh_argv("systemctl reboot"), capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=30, check=False)
+    deadline = time.monotonic() + 90
+    while proc.alive(rec.pid, rec.started):
+        proc.reap(rec.pid)
+        if time.monotonic() > deadline:
+            raise UsageError(f"sandbox {name} did not shut down within 90s",
+                             hint=f"see {layout.machine(name) / 'console.log'}")
+        time.sleep(0.2)
+    host = read_host_sources()
+    binds = [str(d) for d in pip_local_dirs(host.pip) if Path(d).is_dir()]
+    mdir = layout.machine(name)
+    log = mdir / "console.log"
+    rec.pid, rec.started = boot.start(boot.nspawn_argv(mdir / "rootfs", name, binds), log)
+    save(layout, rec)
+    check = info(layout, rec).ssh_argv("true")
+    check[1:1] = ["-oBatchMode=yes", "-oConnectTimeout=2"]
+    rec.boot_seconds = round(boot.wait_ssh(check, rec.pid, rec.started, log, timeout), 2)
+    save(layout, rec)
+    return info(layout, rec)
 
 
 def down(name: str, *, state_dir: str | Path | None = None) -> None:
