@@ -47,13 +47,16 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
         ctx.ui.warn(warning)
     if skip_checks:
         ctx.ui.warn("production checks skipped (--skip-checks)")
-    else:
-        preflight(state, ctx, name, b)
     if dry_run:
+        if not skip_checks:
+            preflight(state, ctx, name, b)
         print_dry_run(ctx, name, b)
         return
+    # The local checks run beside the first phases (lock, upload, venv, the server's own
+    # check); the deploy waits for them before anything it cannot undo (migrate, switch).
+    checks = None if skip_checks else (lambda: preflight(state, ctx, name, b))
     try:
-        changed = Deploy(ctx, name, b, force=force).execute()
+        changed = Deploy(ctx, name, b, force=force, checks=checks).execute()
     finally:
         ctx.close()
     took = time.monotonic() - start

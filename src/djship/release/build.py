@@ -72,7 +72,10 @@ def list_files(root: Path) -> tuple[list[str], str, bool]:
         files = [f for f in listed.split("\0")
                  if f and not f.startswith(".djship/") and (root / f).is_file()]
         commit = (_git(root, "rev-parse", "--short=8", "HEAD") or "").strip()
-        dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())
+        status = (_git(root, "status", "--porcelain", "--", ".") or "").splitlines()
+        # An uncommitted djship.<env>.toml is not part of the release (it never ships).
+        dirty = any(not DJSHIP_CONFIG.fullmatch(Path(line[3:].strip('"')).name)
+                    for line in status if line.strip())
         return sorted(files), commit, dirty
     files = []
     for folder, dirs, names in os.walk(root):

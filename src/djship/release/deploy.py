@@ -3,6 +3,7 @@ engine, undone on failure or interruption."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from djship.context import Context
@@ -27,14 +28,49 @@ from djship.release.phases import (
 )
 from djship.release.pipeline import Pipeline, Target
 from djship.release.record import fingerprint
+from djship.runner import Interrupted
 
 __all__ = ["Activate", "Deploy", "dry_run", "pending_migrations", "risky_operations"]
+
+
+class Background:
+    """A job (the local checks) run in a thread beside the deploy; ``wait`` joins it and
+    raises what it raised."""
+
+    def __init__(self, job: Callable[[], None] | None) -> None:
+        self.job = job
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin the job (nothing when there is none)."""
+        if self.job is None:
+            return
+
+        def run() -> None:
+            try:
+                self.job() if self.job else None
+            except BaseException as exc:  # handed to wait(), in the deploy's thread
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="djship-checks", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        """Block until the job ends; raise its error, if any."""
+        if self.thread is not None:
+            while self.thread.is_alive():
+                self.thread.join(0.1)  # short joins keep Ctrl-C/SIGTERM handlers running
+            self.thread = None
+        if self.error is not None:
+            raise self.error
 
 
 class Release(Pipeline):
     """What deploy, rollback and restart share: going live with a release, and finishing."""
 
-    def go_live(self, release_for: Callable[[Target], str]) -> None:
+    def go_live(self, release_for: Callable[[Target], str],
+                before_switch: Callable[[], None] | None = None) -> None:
         """Start the release in each web host's idle slot, health-check it, then switch every
         host to it (all or none: a failed switch is undone on every host)."""
         site = self.config.sites[self.site]
@@ -53,6 +89,8 @@ class Release(Pipeline):
 
         self.plan_phase("start", start)
         self.plan_phase("health", health)
+        if before_switch is not None:
+            before_switch()
         self.plan_phase("switch", lambda t: plan_switch(self.paths, t.state, t.slot,
                                                         release_for(t)))
         self.commit()
@@ -76,12 +114,14 @@ class Release(Pipeline):
 class Deploy(Release):
     """Ship a build to the site's hosts with zero downtime."""
 
-    def __init__(self, ctx: Context, site: str, build: Build, *, force: bool = False) -> None:
+    def __init__(self, ctx: Context, site: str, build: Build, *, force: bool = False,
+                 checks: Callable[[], None] | None = None) -> None:
         super().__init__(ctx, site)
         self.shipment = Shipment(ctx.config, site, build, force)
         self.build = build
         self.force = force
         self.release = build.release_id
+        self.checks = Background(checks)
 
     def unchanged(self) -> bool:
         """True when every host already runs exactly this code, config and environment."""
@@ -96,15 +136,24 @@ class Deploy(Release):
     def execute(self) -> bool:
         """Run the whole deploy; returns False when nothing changed."""
         with self.interruptible():
-            self.lock_all()
+            self.checks.start()
             try:
-                if not self.dry_run and self.unchanged() and not self.force:
-                    return False
-                self.guarded(self.ship)
-                self.finish(lambda _t: self.release, prune=True)
-                return True
-            finally:
-                self.unlock_all()
+                self.lock_all()
+                try:
+                    if not self.dry_run and self.unchanged() and not self.force:
+                        self.checks.wait()
+                        return False
+                    self.guarded(self.ship)
+                    self.finish(lambda _t: self.release, prune=True)
+                    return True
+                finally:
+                    self.unlock_all()
+            except DjshipError as exc:
+                # The local checks' errors say more than what they made fail later (or a
+                # server that was not reachable): they are the ones to fix first.
+                if not isinstance(exc, Interrupted):
+                    self.checks.wait()
+                raise
 
     def ship(self) -> None:
         """Every phase up to and including the switch."""
@@ -118,7 +167,7 @@ class Deploy(Release):
         self.check_and_migrate(self.targets[0])
         self.plan_phase("static", lambda t: plan_static(s, t.state))  # workers render too
         self.plan_phase("complete", lambda t: plan_complete(s, t.state))
-        self.go_live(lambda _t: self.release)
+        self.go_live(lambda _t: self.release, before_switch=self.checks.wait)
 
     def check_and_migrate(self, t: Target) -> None:
         """check --deploy and migrate --plan in one process; back up and migrate if needed."""
@@ -141,6 +190,8 @@ class Deploy(Release):
             for op in report.risky if t.state.current else ():
                 self.ctx.ui.warn(f"{op}: the running release still uses the old schema while "
                                  "this migration runs; prefer adding before removing")
+        if report.pending:
+            self.checks.wait()  # a migration cannot be undone: the local checks decide first
         self.plan_phase("migrate", lambda h: plan_migrate(self.shipment, h.state, report), [t])
 
 
