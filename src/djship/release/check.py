@@ -65,3 +65,9 @@ def parse(stdout: str, stderr: str) -> CheckReport:
     warnings = [ln for ln in (checks + "\n" + stderr).splitlines() if CHECK_ID.search(ln)]
     return CheckReport(tuple(warnings), tuple(pending_migrations(plan)),
                        tuple(risky_operations(plan)))
+
+
+def code(warning: str) -> str:
+    """The check's id in a warning line (``security.W004``)."""
+    m = CHECK_ID.search(warning)
+    return m.group(0).strip("()") if m else "?"

@@ -4,6 +4,7 @@ engine, undone on failure or interruption."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from djship.context import Context
@@ -178,11 +179,18 @@ class Deploy(Release):
             self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
                                                           "(read; they decide the migrate step)")))
         else:
+            began = time.monotonic()
             res = self.runner.check(t.transport, probe, "check",
                                     hint="`djship check` runs the same checks locally")
             report = check.parse(res.stdout, res.stderr)
             for line in report.warnings:
-                self.ctx.ui.warn(f"{t.name}: {line}")
+                self.ctx.ui.debug(f"{t.name}: {line}")
+            codes = ", ".join(dict.fromkeys(check.code(w) for w in report.warnings))
+            self.ctx.ui.step(t.name, "check", "ok",
+                             f"check --deploy: {len(report.warnings)} warning(s)"
+                             + (f" ({codes}; -v shows them)" if codes else "")
+                             + f"; {len(report.pending)} migration operation(s) pending",
+                             time.monotonic() - began)
             for op in report.pending[:12]:
                 self.ctx.ui.info(f"  {t.name}: {op.strip()}")
             if len(report.pending) > 12:
