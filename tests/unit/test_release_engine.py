@@ -213,7 +213,7 @@ def test_next_deploy_removes_unfinished_releases_and_stops_a_stray_idle_slot(
     Deploy(context(t), "blog", project(tmp_path)).execute()
     clean = "\n".join(t["web1"].scripts()[1:3])
     assert "rm -rf -- /srv/blog/releases/20261123T000000-bbbb" in clean
-    assert "systemctl stop djship-blog@blue.service" in clean
+    assert "systemctl stop djship-blog@blue.socket djship-blog@blue.service" in clean
 
 
 def normalise(text: str) -> str:

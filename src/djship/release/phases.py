@@ -22,7 +22,7 @@ from djship.release.build import Build
 from djship.release.check import CheckReport
 from djship.release.record import fingerprint, meta_json, static_fingerprint
 from djship.release.state import META, HostState
-from djship.shell import Command, Script, cmd
+from djship.shell import Command, Script
 from djship.steps import workers
 from djship.steps.tools import envtool_file
 
@@ -66,7 +66,7 @@ class DiskFull(DjshipError):
 
 def stop_slot(p: SitePaths, slot: str) -> Run:
     """Stop one slot (the undo of starting it)."""
-    return Run(Script.of([cmd("systemctl", "stop", p.unit_name(slot))]), f"stop slot {slot}")
+    return Run(scripts.stop_slot(p, slot), f"stop slot {slot}")
 
 
 def plan_clean(p: SitePaths, state: HostState) -> Plan:
@@ -83,7 +83,7 @@ def plan_clean(p: SitePaths, state: HostState) -> Plan:
                            f"interrupted run: {', '.join(state.incomplete)}"))
     if state.idle_active and state.live_slot:
         idle = other_slot(state.live_slot)
-        actions.append(Run(Script.of([cmd("systemctl", "stop", p.unit_name(idle))]),
+        actions.append(Run(scripts.stop_slot(p, idle),
                            f"stop slot {idle}, left running by an interrupted run"))
     return Plan(tuple(actions), "nothing left over")
 

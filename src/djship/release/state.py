@@ -72,8 +72,8 @@ def probe(p: SitePaths) -> Script:
         cmd(raw(venvs)),
         cmd(raw(f'live=$(cat {p.live_slot} 2>/dev/null || echo none); case "$live" in '
                 'blue) idle=green;; green) idle=blue;; *) idle=;; esac; '
-                f'[ -z "$idle" ] || echo "idle:$(systemctl is-active djship-{p.site}@$idle '
-                '2>/dev/null || true)"')),
+                f'[ -z "$idle" ] || echo "idle:$(systemctl is-active djship-{p.site}@$idle.service '
+                f'djship-{p.site}@$idle.socket 2>/dev/null | tr "\\n" " " || true)"')),
         cmd("echo", raw(f'"envtool:$(sha256sum {ENVTOOL} 2>/dev/null | cut -c1-64)"')),
         cmd("echo", raw(f'"free:$(df -B1 --output=avail {p.root} 2>/dev/null | tail -n 1)"')),
     ])
@@ -112,7 +112,7 @@ def parse(result: Result) -> HostState:
         elif key == "venv":
             venvs.append(value.strip())
         elif key == "idle":
-            idle = value.strip() in ("active", "activating", "reloading")
+            idle = bool({"active", "activating", "reloading"} & set(value.split()))
         elif key == "envtool":
             tool = value.strip()
         elif key == "free" and value.strip().isdigit():
