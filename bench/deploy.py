@@ -1,233 +1,395 @@
-"""Benchmark: djship redeploys against the hand-written "seed" procedure, on one sandbox.
+"""Benchmark: djship against the hand-written procedure, ../shared/bench/baseline-deploy.sh.
 
-Boots its own sandbox (taken down at the end, even on failure), provisions it, deploys the
-guestbook example, then measures on that same server:
+Both deploy ../shared/bench/sample-site, each to its own sandbox. Every round boots a fresh
+pair of identical sandboxes together (the same warm image: every package a djship provision
+installs is preinstalled; the baseline still runs its own apt-get) and takes both down at
+the end of the round, also on failure or Ctrl-C. In each round, one pair per case, djship
+and the baseline one after the other, the order alternating from pair to pair:
 
-  (a) a no-op ``djship deploy`` (nothing changed),
-  (b) a ``djship deploy`` of a one-line change (VERSION bumped, committed),
-  (c) the seed-style procedure the tutorials in /work/shared/seeds teach: ``rm -rf`` the app
-      folder, copy the whole project again (rsync without --link-dest), ``python3 -m venv`` +
-      ``pip install -r requirements.txt gunicorn``, migrate, collectstatic and
-      ``systemctl restart`` of a plain gunicorn unit on 127.0.0.1:8001,
-  (d) failed requests while each redeploys under load: djship through nginx from this host
-      (tests/support/load.py, 10 clients), the seed through 10 bounded curl loops inside the
-      server against 127.0.0.1:8001 (the seed has no nginx in front).
+  cold      bare server to first page: ``djship provision`` + ``djship deploy`` against
+            ``baseline-deploy.sh first``
+  one-line  SITE_VERSION bumped in notes/views.py (committed for djship), redeploy
+  no-op     redeploy with nothing changed
+  css       a rule added to notes/static/notes/site.css (committed for djship), redeploy
 
-Times are medians of ``--runs`` runs after one untimed warm-up (pip's and uv's caches warm,
-as on a server deployed to before). Targets, reported and not asserted: a one-line redeploy
-at most 0.6 and a no-op at most 0.15 times the seed time.
+A case is timed from the command's start until the change is visible through nginx (the page
+shows "site version N", or the stylesheet has the new rule), asked every 0.1 s from this host
+with the Host header each nginx answers to; a no-op until the command exits. One untimed
+one-line redeploy of each follows the cold deploy, as on a server deployed to before.
 
-Usage (root, on a machine that can run sandboxes): python bench/deploy.py [--runs 3]
+On the last round's servers: static throughput (wrk, ``Accept-Encoding: gzip``, on the
+stylesheet, bounded in time), and failed requests during one one-line redeploy of each under
+a steady paced load on the page and the stylesheet.
+
+Prints medians, ratios djship/baseline, the load average at the start and end of each pair,
+and the targets beside them (reported, never asserted).
+
+Usage (root, on a machine that can run sandboxes): python bench/deploy.py [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
-import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from helpers import (  # noqa: E402
-    DOMAIN,
-    ENV_FILE,
-    ENVTOOL,
-    Load,
-    Project,
-    css_path,
-    make_project,
-    request,
-    version_served,
+from deploy_measure import (  # noqa: E402
+    Loaded,
+    Rate,
+    Sample,
+    Visible,
+    ensure_wrk,
+    static_rate,
+    timed,
+    under_load,
 )
+from deploy_sites import CSS_URL, DJSHIP, BaselineSite, DjshipSite, Site  # noqa: E402
 
-from djship.sandbox import machine  # noqa: E402
-from djship.sandbox.records import SandboxInfo  # noqa: E402
-from djship.sandbox.testing import provision_packages  # noqa: E402
+from djship.sandbox.testing import SandboxFactory, provision_packages  # noqa: E402
 
-SEED_DIR = "/srv/seed"
-SEED_PORT = 8001
-SEED_UNIT = f"""[Unit]
-Description=seed-style gunicorn for the guestbook
-After=network.target postgresql.service
-
-[Service]
-WorkingDirectory={SEED_DIR}/app
-EnvironmentFile={ENV_FILE}
-Environment=ALLOWED_HOSTS={DOMAIN},127.0.0.1 STATIC_ROOT={SEED_DIR}/static
-ExecStart={SEED_DIR}/app/.venv/bin/gunicorn guestbook.wsgi:application \\
-    --bind 127.0.0.1:{SEED_PORT} --workers 2
-
-[Install]
-WantedBy=multi-user.target
-"""
-# 10 clients, each a bounded curl loop; they stop at the stop file or after 300 s.
-SEED_LOAD = f"""
-rm -f /tmp/seed-load.stop /tmp/seed-load.*.log
-for c in $(seq 1 10); do
-  ( end=$((SECONDS + 300))
-    while [ ! -e /tmp/seed-load.stop ] && [ $SECONDS -lt $end ]; do
-      curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 -H 'Host: {DOMAIN}' \\
-        http://127.0.0.1:{SEED_PORT}/ || true
-    done > /tmp/seed-load.$c.log ) &
-done
-wait
-"""
+CASES = ("cold", "one-line", "no-op", "css")
+LABELS = {"cold": "cold: bare server to first page", "one-line": "one-line change",
+          "no-op": "no-op redeploy", "css": "CSS-only change"}
+# djship/baseline time at most this (throughput: at least), reported and not asserted.
+TARGETS = {"cold": 0.9, "one-line": 0.5, "no-op": 0.1, "css": 0.6}
+THROUGHPUT_TARGET = 1.0
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Seconds ``fn`` takes."""
-    began = time.monotonic()
-    fn()
-    return time.monotonic() - began
+@dataclass
+class Pair:
+    """One case measured once for each contender, with the machine's load around it."""
+
+    case: str
+    first: str
+    samples: dict[str, Sample]
+    load: tuple[float, float]
+
+    def ratio(self) -> float | None:
+        """djship/baseline for this pair, when both succeeded."""
+        d, b = self.samples.get("djship"), self.samples.get("baseline")
+        return d.seconds / b.seconds if d and b and d.ok and b.ok and b.seconds else None
 
 
-def must(run: object) -> None:
-    """Fail loudly when a djship run failed."""
-    if getattr(run, "returncode", 1) != 0:
-        raise SystemExit(f"benchmark step failed:\n{run}")
+@dataclass
+class Results:
+    """Everything measured in one benchmark run."""
+
+    pairs: list[Pair] = field(default_factory=list)
+    rates: dict[str, list[Rate]] = field(default_factory=dict)
+    loaded: dict[str, Loaded] = field(default_factory=dict)
+
+    def of(self, case: str, label: str) -> list[Sample]:
+        """Every sample of one contender for one case."""
+        return [p.samples[label] for p in self.pairs if p.case == case and label in p.samples]
 
 
-class Seed:
-    """The seed-style procedure, driven over plain ssh and rsync (a fresh connection each)."""
+class BenchFactory(SandboxFactory):
+    """Sandboxes named bench-PID-N (12 characters at most), booted from the warm image."""
 
-    def __init__(self, box: SandboxInfo, project: Project) -> None:
-        self.box, self.project = box, project
+    def __init__(self, release: str) -> None:
+        super().__init__(release, preinstall=provision_packages())
+        self.numbers = itertools.count(1)
 
-    def ssh(self, script: str) -> None:
-        done = self.box.run(script, check=False, timeout=900)
-        if done.returncode != 0:
-            raise SystemExit(f"seed step failed: {script}\n{done.stdout}\n{done.stderr}")
-
-    def install_unit(self) -> None:
-        self.box.run(f"install -d {SEED_DIR} && cat > /etc/systemd/system/seed.service "
-                     "&& systemctl daemon-reload && systemctl enable --quiet seed",
-                     stdin=SEED_UNIT)
-
-    def redeploy(self) -> None:
-        """rm -rf, full copy, fresh venv + pip, migrate, collectstatic, restart."""
-        app = f"{SEED_DIR}/app"
-        self.ssh(f"rm -rf {app} && mkdir -p {app}")
-        rsh = shlex.join([*self.box.ssh_argv()[:-1], "-oBatchMode=yes"])
-        subprocess.run(["rsync", "-a", "--exclude", ".git", "-e", rsh,
-                        f"{self.project.root}/", f"root@{self.box.address}:{app}/"],
-                       check=True, capture_output=True, timeout=600)
-        manage = (f"python3 {ENVTOOL} exec {ENV_FILE} root {app} ALLOWED_HOSTS={DOMAIN} "
-                  f"STATIC_ROOT={SEED_DIR}/static -- {app}/.venv/bin/python manage.py")
-        self.ssh(f"cd {app} && python3 -m venv .venv && .venv/bin/pip install -q "
-                 "-r requirements.txt gunicorn")
-        self.ssh(f"{manage} migrate --noinput && {manage} collectstatic --noinput -v 0")
-        self.ssh("systemctl restart seed")
-
-    def serves(self) -> str:
-        """The seed's VERSION marker."""
-        out = self.box.run(f"curl -s -H 'Host: {DOMAIN}' http://127.0.0.1:{SEED_PORT}/",
-                           check=False).stdout
-        return out.rsplit("VERSION ", 1)[-1].split("<", 1)[0] if "VERSION " in out else "?"
-
-    def redeploy_under_load(self) -> tuple[float, int, int]:
-        """(seconds, failed, total) of a redeploy while 10 curl loops hit the seed's port."""
-        self.box.run("systemd-run --unit seed-load --collect bash -c "
-                     + shlex.quote(SEED_LOAD))
-        try:
-            time.sleep(2)
-            took = timed(self.redeploy)
-            time.sleep(3)
-        finally:
-            self.box.run("touch /tmp/seed-load.stop; for i in $(seq 1 20); do "
-                         "systemctl is-active -q seed-load || break; sleep 0.5; done",
-                         check=False)
-        codes = self.box.run("cat /tmp/seed-load.*.log", check=False).stdout.split()
-        return took, sum(1 for c in codes if not c.startswith("2")), len(codes)
+    def new_name(self) -> str:
+        return f"bench-{os.getpid() % 1000}-{next(self.numbers) % 100}"
 
 
-def djship_under_load(box: SandboxInfo, project: Project, version: str
-                      ) -> tuple[float, int, int]:
-    """(seconds, failed, total) of a one-line djship redeploy under Load (10 clients)."""
-    css = css_path(request(box.address, "/").body)
-    project.set_version(version)
-    load = Load(box.address, DOMAIN, ["/", css], concurrency=10, max_seconds=300)
-    with load:
-        time.sleep(2)
-        took = timed(lambda: must(project.djship("deploy")))
-        time.sleep(3)
-        result = load.stop()
-    return took, result.failures, result.total
+@contextmanager
+def sandbox_pair(factory: BenchFactory, djship: str) -> Iterator[tuple[Site, Site]]:
+    """A djship site and a baseline site on two sandboxes booted together; both go down
+    at the end, whatever happens."""
+    try:
+        dbox, bbox = factory.many(2)
+        with tempfile.TemporaryDirectory(prefix="djship-bench-") as tmp:
+            yield DjshipSite(Path(tmp), dbox, djship), BaselineSite(Path(tmp), bbox)
+    finally:
+        factory.destroy_all()
+
+
+def load1() -> float:
+    """The machine's 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+class Bench:
+    """Runs the pairs, alternating which contender goes first."""
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+        self.count = 0
+        self.version = 1
+        self.broken: set[str] = set()  # labels whose cold deploy failed this round
+
+    def order(self, sites: tuple[Site, Site]) -> list[Site]:
+        """djship first in even pairs, the baseline first in odd ones."""
+        self.count += 1
+        return list(sites) if self.count % 2 else list(reversed(sites))
+
+    def measure(self, site: Site, case: str, visible: Visible | None) -> Sample:
+        """One timed run of ``case`` by ``site``."""
+        if site.label in self.broken:
+            return Sample(error="its cold deploy failed in this round")
+        commands = site.cold() if case == "cold" else [site.redeploy()]
+        sample = timed(commands, site.env(), visible)
+        if case == "cold" and not sample.ok:
+            self.broken.add(site.label)
+        return sample
+
+    def pair(self, case: str, sites: tuple[Site, Site],
+             visible: Callable[[Site], Visible | None]) -> Pair:
+        """Measure ``case`` once for each contender and print the pair."""
+        before = load1()
+        samples = {s.label: self.measure(s, case, visible(s)) for s in self.order(sites)}
+        pair = Pair(case, next(iter(samples)), samples, (before, load1()))
+        self.results.pairs.append(pair)
+        print_pair(self.count, pair)
+        return pair
+
+    def one_line(self, sites: tuple[Site, Site], case: str = "one-line") -> Pair:
+        """Bump SITE_VERSION in both copies and redeploy each."""
+        self.version += 1
+        version = self.version
+        for site in sites:
+            site.set_version(version)
+        return self.pair(case, sites, lambda s: lambda: s.serves_version(version))
+
+    def css(self, sites: tuple[Site, Site]) -> Pair:
+        """Add a CSS rule in both copies and redeploy each."""
+        marker = f"{os.getpid()}-{self.count}"
+        for site in sites:
+            site.set_css(marker)
+        return self.pair("css", sites, lambda s: lambda: s.serves_css(marker))
+
+    def round(self, sites: tuple[Site, Site]) -> None:
+        """Cold, an untimed warm-up, then one pair of each redeploy case."""
+        self.broken.clear()
+        self.version = 1
+        self.pair("cold", sites, lambda s: lambda: s.serves_version(1))
+        warm = self.one_line(sites, "warm-up")
+        self.results.pairs.remove(warm)
+        self.one_line(sites)
+        self.pair("no-op", sites, lambda s: None)
+        self.css(sites)
+
+    def extras(self, sites: tuple[Site, Site], wrk: str | None, seconds: int,
+               connections: int) -> None:
+        """Static throughput and failed requests under load, on this round's servers."""
+        if wrk:
+            order = self.order(sites)
+            for site in [*order, *reversed(order)]:
+                rate = static_rate(wrk, site.box.address, site.host_header, CSS_URL,
+                                   seconds=seconds, connections=connections)
+                self.results.rates.setdefault(site.label, []).append(rate)
+        for site in self.order(sites):
+            if site.label in self.broken:
+                continue
+            self.version += 1
+            site.set_version(self.version)
+            self.results.loaded[site.label] = self.loaded_redeploy(site, self.version)
+
+    @staticmethod
+    def loaded_redeploy(site: Site, version: int) -> Loaded:
+        """A one-line redeploy of ``site`` to ``version`` under a steady load."""
+        return under_load(site.box.address, site.host_header, ["/", CSS_URL],
+                          lambda: timed([site.redeploy()], site.env(),
+                                        lambda: site.serves_version(version)))
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+def fmt(sample: Sample) -> str:
+    """A sample for the progress lines."""
+    if not sample.ok:
+        return f"FAILED ({sample.error.splitlines()[0][:160] if sample.error else '?'})"
+    return f"{sample.seconds:6.2f}s (command {sample.command_seconds:.2f}s)"
+
+
+def print_pair(number: int, pair: Pair) -> None:
+    """One progress line per pair."""
+    parts = "  ".join(f"{label} {fmt(s)}" for label, s in pair.samples.items())
+    ratio = pair.ratio()
+    print(f"pair {number:2d} {pair.case:9} {parts}  ratio "
+          f"{f'{ratio:.2f}' if ratio is not None else '-'}  load {pair.load[0]:.2f}"
+          f"→{pair.load[1]:.2f}", flush=True)
+
+
+def median(samples: list[Sample]) -> float | None:
+    """Median seconds of the samples that succeeded."""
+    good = [s.seconds for s in samples if s.ok]
+    return statistics.median(good) if good else None
+
+
+def case_row(results: Results, case: str) -> str:
+    """One table row: medians, ratio, target, failures and load."""
+    d, b = median(results.of(case, "djship")), median(results.of(case, "baseline"))
+    ratio = d / b if d is not None and b else None
+    pairs = [p for p in results.pairs if p.case == case]
+    loads = [x for p in pairs for x in p.load]
+    failed = sum(not s.ok for p in pairs for s in p.samples.values())
+    verdict = "-" if ratio is None else ("meets" if ratio <= TARGETS[case] else "misses")
+    return (f"| {LABELS[case]} | {secs(d)} | {secs(b)} | {times(ratio)} | "
+            f"≤ {TARGETS[case]}× ({verdict}) | {len(pairs)} | {failed} | "
+            f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f} |")
+
+
+def secs(value: float | None) -> str:
+    """Seconds for the table."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def times(ratio: float | None) -> str:
+    """A ratio for the table."""
+    return "-" if ratio is None else f"**{ratio:.2f}×**"
+
+
+def print_table(results: Results) -> None:
+    """The summary table of the redeploy cases."""
+    print("\n| case | djship (s) | baseline (s) | djship/baseline | target | pairs "
+          "| failed runs | load avg (1 min) |")
+    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    for case in CASES:
+        print(case_row(results, case))
+
+
+def print_runs(results: Results) -> None:
+    """Every run's seconds and each pair's ratio, for the record."""
+    print()
+    for case in CASES:
+        pairs = [p for p in results.pairs if p.case == case]
+        runs = {label: [f"{s.seconds:.2f}" if s.ok else "failed"
+                        for s in results.of(case, label)] for label in ("djship", "baseline")}
+        ratios = [f"{r:.2f}" if (r := p.ratio()) is not None else "-" for p in pairs]
+        print(f"- {case}: djship {', '.join(runs['djship'])}; baseline "
+              f"{', '.join(runs['baseline'])}; pair ratios {', '.join(ratios)}")
+
+
+def print_phases(results: Results, case: str) -> None:
+    """Median seconds per step of each contender for ``case``, slowest first."""
+    for label in ("djship", "baseline"):
+        samples = [s for s in results.of(case, label) if s.ok]
+        names = {n for s in samples for n in s.phases}
+        medians = {n: statistics.median(s.phases.get(n, 0.0) for s in samples) for n in names}
+        steps = ", ".join(f"{n} {v:.2f}" for n, v in
+                          sorted(medians.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+        print(f"- {case}, {label} steps (median s): {steps or '-'}")
+
+
+def print_throughput(results: Results) -> None:
+    """Static requests per second of each nginx and their ratio."""
+    rates = {label: [r for r in rs if not r.error] for label, rs in results.rates.items()}
+    if not rates:
+        return
+    med = {label: statistics.median(r.per_second for r in rs) if rs else None
+           for label, rs in rates.items()}
+    for label, rs in results.rates.items():
+        shown = ", ".join(f"{r.per_second:.0f}" if not r.error else f"failed: {r.error[:80]}"
+                          for r in rs)
+        enc = rs[0].encoding if rs else "?"
+        bad = sum(r.non_2xx for r in rs)
+        print(f"- static {CSS_URL}, {label}: {shown} requests/s (Content-Encoding {enc}, "
+              f"{bad} non-2xx)")
+    d, b = med.get("djship"), med.get("baseline")
+    ratio = d / b if d and b else None
+    verdict = "-" if ratio is None else ("meets" if ratio >= THROUGHPUT_TARGET else "misses")
+    print(f"- static throughput djship/baseline: {times(ratio)} (target ≥ "
+          f"{THROUGHPUT_TARGET}×: {verdict})")
+
+
+def print_loaded(results: Results) -> None:
+    """Failed requests during one redeploy of each under load."""
+    for label, loaded in results.loaded.items():
+        r = loaded.result
+        state = "ok" if loaded.sample.ok else f"FAILED: {loaded.sample.error[:120]}"
+        print(f"- under load, {label}: {r.failures} of {r.total} requests failed "
+              f"({loaded.rate():.0f} req/s for {loaded.seconds:.0f}s on / and {CSS_URL}; "
+              f"statuses {dict(r.statuses)}; redeploy {loaded.sample.seconds:.2f}s, {state})"
+              + (f"; first errors {r.errors[:2]}" if r.errors else ""))
+
+
+def print_report(results: Results) -> None:
+    """Everything, after the last round."""
+    print_table(results)
+    print_runs(results)
+    for case in ("one-line", "css", "cold"):
+        print_phases(results, case)
+    print_throughput(results)
+    print_loaded(results)
+
+
+def describe_djship(executable: str) -> str:
+    """The djship being measured: the commit, and whether src/ has uncommitted changes."""
+    if executable != DJSHIP:
+        return f"djship {executable}"
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(HERE.parent), *args], capture_output=True,
+                              text=True, check=False).stdout.strip()
+    dirty = [line for line in git("status", "--porcelain", "--", "src").splitlines() if line]
+    return (f"djship at {git('rev-parse', '--short', 'HEAD')}"
+            + (f" with {len(dirty)} uncommitted change(s) in src/" if dirty else ""))
+
+
+# --- main --------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="rounds (pairs per case)")
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="wrk duration per run")
+    parser.add_argument("--wrk-connections", type=int, default=4)
+    parser.add_argument("--release", default="bookworm")
+    parser.add_argument("--djship", default=DJSHIP, help="the djship executable to measure "
+                        "(default: the one beside this Python, i.e. the working tree)")
+    return parser.parse_args()
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the benchmark like Ctrl-C: the sandboxes are taken down."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per procedure")
-    args = parser.parse_args()
-    name = f"bench{os.getpid() % 100000}"
-    box = machine.up(name, preinstall=provision_packages())  # redeploys are measured
+    """Run the rounds and print the report."""
+    args = parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    wrk = ensure_wrk()
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+          f"{describe_djship(args.djship)}, {args.runs} round(s)"
+          + ("" if wrk else "; wrk missing: no throughput"), flush=True)
+    factory = BenchFactory(args.release)
+    results = Results()
     try:
-        with tempfile.TemporaryDirectory(prefix="djship-bench-") as tmp:
-            run_bench(box, make_project(Path(tmp), [box]), args.runs)
+        run_rounds(Bench(results), factory, args, wrk)
+    except KeyboardInterrupt:
+        print("\ninterrupted (the sandboxes are down); what was measured so far:")
+        raise SystemExit(130) from None
     finally:
-        machine.down(name)
+        print_report(results)
 
 
-def run_bench(box: SandboxInfo, project: Project, runs: int) -> None:
-    print(f"sandbox {box.name} at {box.address}", file=sys.stderr)
-    must(project.provision())
-    must(project.djship("deploy"))
-    counter = iter(range(2, 1000))
-
-    def bump_and_deploy() -> float:
-        project.set_version(str(next(counter)))
-        return timed(lambda: must(project.djship("deploy")))
-
-    bump_and_deploy()  # warm-up
-    one_line = [bump_and_deploy() for _ in range(runs)]
-    noop = [timed(lambda: must(project.djship("deploy"))) for _ in range(runs)]
-
-    seed = Seed(box, project)
-    seed.install_unit()
-    seed.redeploy()  # warm-up: pip's cache
-    seed_times = []
-    for _ in range(runs):
-        version = str(next(counter))
-        project.set_version(version)
-        seed_times.append(timed(seed.redeploy))
-        if seed.serves() != version:
-            raise SystemExit(f"the seed does not serve VERSION {version}: {seed.serves()}")
-
-    version = str(next(counter))
-    d_took, d_failed, d_total = djship_under_load(box, project, version)
-    if version_served(box.address) != version:
-        raise SystemExit(f"djship does not serve VERSION {version} after the loaded deploy")
-    project.set_version(str(next(counter)))
-    s_took, s_failed, s_total = seed.redeploy_under_load()
-
-    base = statistics.median(seed_times)
-    rows = [
-        ("seed: rm -rf, copy, venv + pip, migrate, collectstatic, restart", base,
-         f"{s_failed} of {s_total}"),
-        ("djship deploy, one-line change", statistics.median(one_line),
-         f"{d_failed} of {d_total}"),
-        ("djship deploy, nothing changed", statistics.median(noop), "-"),
-    ]
-    print(f"\n{runs} timed runs each (median), after one warm-up; failed requests from one "
-          "more redeploy under load of 10 clients "
-          f"(seed under load took {s_took:.1f}s, djship {d_took:.1f}s)\n")
-    print("| procedure | time (s) | ratio to seed | failed requests |")
-    print("| --- | ---: | ---: | ---: |")
-    for label, secs, failed in rows:
-        print(f"| {label} | {secs:.2f} | {secs / base:.2f}× | {failed} |")
-    print(f"\nall runs: one-line {[round(x, 2) for x in one_line]}, no-op "
-          f"{[round(x, 2) for x in noop]}, seed {[round(x, 2) for x in seed_times]}")
-    print(f"targets: one-line ≤ 0.6× seed ({statistics.median(one_line) / base:.2f}×), "
-          f"no-op ≤ 0.15× seed ({statistics.median(noop) / base:.2f}×)")
-
+def run_rounds(bench: Bench, factory: BenchFactory, args: argparse.Namespace,
+               wrk: str | None) -> None:
+    """Each round on a fresh pair of sandboxes; the extras on the last one."""
+    for index in range(args.runs):
+        with sandbox_pair(factory, args.djship) as sites:
+            print(f"round {index + 1}: djship on {sites[0].box.address}, baseline on "
+                  f"{sites[1].box.address}", flush=True)
+            bench.round(sites)
+            if index == args.runs - 1:
+                bench.extras(sites, wrk, args.wrk_seconds, args.wrk_connections)
 
 if __name__ == "__main__":
     main()
