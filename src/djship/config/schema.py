@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from djship.config.python import parse as parse_python
 from djship.errors import UsageError
-from djship.release.python import parse as parse_python
 
 Role = Literal["web", "worker", "db", "lb"]
 ALL_ROLES: tuple[Role, ...] = ("web", "worker", "db", "lb")

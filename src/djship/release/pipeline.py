@@ -31,7 +31,7 @@ from djship.errors import DjshipError, RemoteFailure
 from djship.paths import SitePaths
 from djship.plan import Plan, Run
 from djship.release import scripts, state
-from djship.runner import Interrupted, Journal, MultiHostFailure, Runner, undo_lines
+from djship.runner import Interrupted, Journal, MultiHostFailure, Runner, describe, undo_lines
 from djship.shell import Script
 from djship.steps import workers
 from djship.transport.base import Transport
@@ -167,8 +167,6 @@ class Pipeline:
         """Print a plan for --dry-run, with what would undo each action."""
         if not plan.changes:
             self.ctx.ui.data(f"# [{host}] {step}: no change ({plan.reason})")
-        from djship.runner import describe
-
         for action in plan.actions:
             self.ctx.ui.data(describe(host, step, action))
             for line in undo_lines(host, step, action):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from djship.config.python import parse
 from djship.errors import UsageError
 
 REQUIREMENTS_FILE = ".djship-poetry-requirements.txt"
@@ -51,8 +52,6 @@ def _and(a: str, b: str) -> str:
 
 def python_marker(constraint: str) -> str:
     """A poetry ``python = "..."`` constraint as a PEP 508 marker ("" for any)."""
-    from djship.release.python import parse
-
     req = parse(constraint, "python constraint")
     alts = []
     for alt in req.clauses:

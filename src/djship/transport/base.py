@@ -23,6 +23,24 @@ class Result:
         return self.status == 0
 
 
+class Endpoint(Protocol):
+    """What a transport needs to reach a host (config's Host has it): the transport layer
+    stays below config."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def identity_file(self) -> str | None: ...
+    @property
+    def known_hosts_file(self) -> str | None: ...
+
+
 class Transport(Protocol):
     """Carries scripts and files to one host."""
 

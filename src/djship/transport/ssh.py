@@ -17,9 +17,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from djship.config.schema import Host
-from djship.errors import ConnectionFailure
+from djship.errors import ConnectionFailure, RemoteFailure
 from djship.shell import Script, cmd, raw
+from djship.transport.base import Endpoint as Host
 from djship.transport.base import Result
 
 SSH_ERROR = 255
@@ -202,8 +202,6 @@ class SshTransport:
         """Write a file atomically: temp file beside it, mode and owner, then rename."""
         result = self.run(put_script(path, mode, owner, group), stdin=data)
         if not result.ok:
-            from djship.errors import RemoteFailure
-
             raise RemoteFailure(self.name, f"write {path}", f"put {path}", result.status,
                                 result.stderr)
 
@@ -213,8 +211,6 @@ class SshTransport:
         proc = subprocess.run([*self._base, "--", self.remote_command(
             Script.of([cmd("cat", "--", path)]))], capture_output=True, check=False)
         if proc.returncode != 0:
-            from djship.errors import RemoteFailure
-
             raise RemoteFailure(self.name, f"read {path}", f"cat {path}", proc.returncode,
                                 proc.stderr.decode(errors="replace"))
         return proc.stdout
