@@ -31,9 +31,10 @@ class HostReport:
 class Interrupted(DjshipError):
     """The user (Ctrl-C) or the system (SIGTERM) stopped the run; what was done is undone."""
 
-    def __init__(self, signal_name: str, exit_code: int) -> None:
-        super().__init__(f"interrupted by {signal_name}: what this run had done was undone; "
-                         "the live release kept serving")
+    def __init__(self, signal_name: str, exit_code: int,
+                 outcome: str = "what this run had done was undone; the live release kept "
+                                "serving") -> None:
+        super().__init__(f"interrupted by {signal_name}: {outcome}")
         self.exit_code = exit_code
 
 

@@ -18,6 +18,9 @@ from djship.steps.provision import job_host
 class Restore(Pipeline):
     """Replace the site's data with a backup kept on its job host."""
 
+    interrupt_outcome = ("the steps above say how far the restore got; the app was started "
+                         "again, and the data as it was is saved (a prerestore- backup)",)
+
     @property
     def keeper(self) -> Target:
         """The host that keeps the backups: the job host, where `db backup` and scheduled
@@ -27,10 +30,17 @@ class Restore(Pipeline):
                     self.targets[0])
 
     def execute(self, name: str) -> str:
-        """Restore ``name``; returns the name of the safety backup taken first."""
+        """Restore ``name``; returns the name of the safety backup taken first.
+
+        Ctrl-C or SIGTERM does not cut the restore short (it is one transaction on the
+        server): the app is started again, then the run ends with the interruption."""
+        with self.interruptible():
+            return self.run_restore(name)
+
+    def run_restore(self, name: str) -> str:
+        """The restore under the lock (the lock also reads each host's facts)."""
         self.lock_all()
         try:
-            self.read_state()
             if not self.keeper.transport.run(db.exists(self.paths, name)).ok:
                 raise UsageError(f"no backup {name} on {self.keeper.name}",
                                  hint="see `djship db list`")
@@ -75,6 +85,10 @@ class Restore(Pipeline):
         site = self.config.sites[self.site]
         host_header = site.domains[0] if site.domains else "localhost"
 
+        # Started again even after Ctrl-C: the interruption is raised once the app is back.
+        interrupted = self.stopping.is_set()
+        self.stopping.clear()
+
         def start(t: Target) -> str | None:
             slot = t.state.live_slot
             if not t.serves:
@@ -96,3 +110,5 @@ class Restore(Pipeline):
                 self.restart_workers()
             except DjshipError as exc:
                 self.ctx.ui.warn(f"workers did not restart: {exc.message}")
+            if interrupted:
+                self.stopping.set()

@@ -101,6 +101,7 @@ class Pipeline:
 
     # Phases whose running commands Ctrl-C may cut short: their undo removes all they made.
     # A migration is let finish (the database decides, not a dropped connection).
+    interrupt_outcome: tuple[str, ...] = ()  # what an interruption leaves, when not undone
     CANCELLABLE = frozenset({"clean", "upload", "venv", "static", "complete", "start",
                              "health"})
 
@@ -232,7 +233,7 @@ class Pipeline:
         """Turn a received signal into the error that undoes the run."""
         if self.stopping.is_set() and not self.committed:
             sig = self.signal_name or "SIGINT"
-            raise Interrupted(sig, 130 if sig == "SIGINT" else 143)
+            raise Interrupted(sig, 130 if sig == "SIGINT" else 143, *self.interrupt_outcome)
 
     # -- lock and facts -------------------------------------------------------------------
 
