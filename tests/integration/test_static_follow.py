@@ -157,11 +157,17 @@ def test_failed_deploy_leaves_the_live_sheet_served(project: Project,
 def test_good_deploy_serves_the_new_sheet_and_keeps_old_hashed_names(
         project: Project, sandbox: SandboxInfo) -> None:
     old_linked = css_path(request(sandbox.address, "/").body)
+    release_a = current_release(sandbox)
     overlay(project)
     project.commit("release B")
     run = project.djship("deploy")
     assert run.returncode == 0, str(run)
     assert served_marker(sandbox) == ("B", "B")
+    # Unchanged files reuse release A's compressed copy (a link), only the sheet is new.
+    gz = ".static/admin/css/base.css.gz"
+    inodes = sandbox.run(f"stat -c %i /srv/{SITE}/releases/{release_a}/{gz} "
+                         f"/srv/{SITE}/current/{gz}").stdout.split()
+    assert len(inodes) == 2 and inodes[0] == inodes[1], inodes
     packed = get(sandbox.address, PLAIN_CSS, gzip_ok=True)
     assert release_marker(gzip.decompress(packed.body)) == "B"
     # A page of release A still in flight finds its own hashed sheet (from shared/static).

@@ -231,8 +231,8 @@ def test_reused_static_files_get_the_compressed_copies_they_lack() -> None:
     assert f"' {P.release(RID)}/.static 256 '" in text
 
 
-def run_precompress(folder: Path) -> None:
-    argv = scripts.precompress(P, str(folder)).argv
+def run_precompress(folder: Path, reference: Path | None = None) -> None:
+    argv = scripts.precompress(P, str(folder), str(reference or "")).argv
     code = argv[argv.index("-c") + 1]
     subprocess.run([sys.executable, "-c", code, *argv[argv.index("-c") + 2:]], check=True)
 
@@ -287,3 +287,29 @@ def test_precompress_skips_a_release_whose_static_is_the_shared_folder(tmp_path:
 def test_stop_slot_stops_socket_and_app() -> None:
     assert scripts.stop_slot(P, "green").render().splitlines()[-1] == (
         "systemctl stop djship-blog@green.socket djship-blog@green.service")
+
+
+def test_precompress_links_the_live_release_gz_for_unchanged_files(tmp_path: Path) -> None:
+    live, new = tmp_path / "live", tmp_path / "new"
+    for d in (live, new):
+        (d / "admin").mkdir(parents=True)
+    same = "/* admin */ .a { b: c }\n" * 40
+    (live / "admin" / "base.css").write_text(same)
+    (live / "site.css").write_text("/* A */ body { x: y }\n" * 40)
+    run_precompress(live)
+    (new / "admin" / "base.css").write_text(same)  # collected again: same bytes, new time
+    (new / "site.css").write_text("/* B */ body { x: y }\n" * 40)
+    # a leftover temporary file linked to the live .gz must not be written through
+    os.link(live / "site.css.gz", new / "site.css.gz.djship-tmp")
+    before = (live / "site.css.gz").read_bytes()
+    run_precompress(new, live)
+    old_gz, new_gz = live / "admin" / "base.css.gz", new / "admin" / "base.css.gz"
+    assert new_gz.stat().st_ino == old_gz.stat().st_ino  # linked, not compressed again
+    assert (new / "admin" / "base.css").stat().st_mtime_ns == old_gz.stat().st_mtime_ns
+    assert gzip.decompress((new / "site.css.gz").read_bytes()).startswith(b"/* B */")
+    assert (live / "site.css.gz").read_bytes() == before
+    assert not list(new.rglob("*.djship-tmp"))
+    # a second run finds everything fresh and changes nothing
+    inodes = {f: f.stat().st_ino for f in new.rglob("*.gz")}
+    run_precompress(new, live)
+    assert {f: f.stat().st_ino for f in new.rglob("*.gz")} == inodes

@@ -236,7 +236,7 @@ def collect_static(config: Config, site: str, release_dir: str) -> Script:
     return Script.of([
         cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, own),
         manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0"),
-        precompress(p, own),
+        precompress(p, own, reference=p.live_static),
         cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{own}/", f"{p.static}/"),
     ])
 
@@ -469,12 +469,46 @@ COMPRESSIBLE = (".css", ".js", ".mjs", ".map", ".json", ".svg", ".txt", ".html",
 PRECOMPRESS_MIN_BYTES = 256
 # Writes FILE.gz beside each compressible FILE that has none (or an older one), keeping it
 # only when smaller; nginx serves it (gzip_static) instead of compressing every request.
-# Atomic (temporary file, rename); a hard-linked FILE is read, never written.
+# A FILE identical to the same name in the reference folder (the live release's) gets a
+# hard link to that one's .gz instead of a new compression (a CSS-only change compresses
+# one file, not Django admin's 1.8 MB), and the reference's time (the same Last-Modified).
+# Atomic (temporary file, rename); a hard-linked file is read, never written.
 _PRECOMPRESS = """\
 import gzip, os, sys
-top, least, exts = sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3].split())
+top, least, exts, ref = sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3].split()), sys.argv[4]
 if os.path.islink(top) or not os.path.isdir(top):
     sys.exit(0)
+if not os.path.isdir(ref) or os.path.realpath(ref) == os.path.realpath(top):
+    ref = ""
+
+
+def fresh_tmp(src):
+    tmp = src + ".gz.djship-tmp"
+    try:
+        os.unlink(tmp)  # never write into a leftover (it may be a link to another release's)
+    except FileNotFoundError:
+        pass
+    return tmp
+
+
+def reuse(src, data, st):
+    old = os.path.join(ref, os.path.relpath(src, top))
+    try:
+        if os.path.getsize(old) != len(data) or not os.path.isfile(old + ".gz"):
+            return False
+        with open(old, "rb") as f:
+            if f.read() != data:
+                return False
+        tmp = fresh_tmp(src)
+        os.link(old + ".gz", tmp)
+        when = os.stat(tmp).st_mtime_ns
+        os.replace(tmp, src + ".gz")
+        os.utime(src, ns=(st.st_atime_ns, when))
+        return True
+    except OSError:
+        return False
+
+
 for folder, _dirs, names in os.walk(top):
     for name in names:
         if not name.lower().endswith(exts):
@@ -490,21 +524,24 @@ for folder, _dirs, names in os.walk(top):
             pass
         with open(src, "rb") as f:
             data = f.read()
+        if ref and reuse(src, data, st):
+            continue
         packed = gzip.compress(data, 9, mtime=0)
         if len(packed) >= len(data):
             continue
-        tmp = src + ".gz.djship-tmp"
-        with open(tmp, "wb") as f:
+        tmp = fresh_tmp(src)
+        with open(tmp, "xb") as f:
             f.write(packed)
         os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
         os.replace(tmp, src + ".gz")
 """
 
 
-def precompress(p: SitePaths, static_dir: str) -> Command:
-    """gzip -9 copies of a release's compressible static files, as the site user."""
+def precompress(p: SitePaths, static_dir: str, reference: str = "") -> Command:
+    """gzip -9 copies of a release's compressible static files, as the site user; those
+    identical in ``reference`` (the live release's folder) reuse its compressed copy."""
     return cmd("runuser", "-u", p.user, "--", "python3", "-c", _PRECOMPRESS, static_dir,
-               str(PRECOMPRESS_MIN_BYTES), " ".join(COMPRESSIBLE))
+               str(PRECOMPRESS_MIN_BYTES), " ".join(COMPRESSIBLE), reference)
 
 
 def stop_slot(p: SitePaths, slot: str) -> Script:
