@@ -165,7 +165,8 @@ def test_status_after_deploy_is_healthy(project: Project, sandbox: SandboxInfo) 
 def test_status_reports_a_stopped_app_and_exits_nonzero(project: Project,
                                                         sandbox: SandboxInfo) -> None:
     unit = live_unit(sandbox)
-    sandbox.run(["systemctl", "stop", unit])
+    # The socket too: left listening, it would start the app at status's own request.
+    sandbox.run(["systemctl", "stop", f"{unit}.socket", f"{unit}.service"])
     try:
         run = project.djship("status")
         json_run, report = status_json(project)

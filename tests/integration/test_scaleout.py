@@ -484,7 +484,8 @@ def test_lb_fails_over_when_one_web_app_stops(multi: Project, boxes: Boxes) -> N
     unit = f"djship-{SITE}@{slot}.service"
     try:
         with under_load(boxes.lb.address, DOMAIN, ["/", "/tasks/whoami/"]) as loaded:
-            web2.run(["systemctl", "stop", unit])
+            # The socket too: left listening, it would start the app at the next request.
+            web2.run(["systemctl", "stop", f"djship-{SITE}@{slot}.socket", unit])
             assert request(web2.address, "/").status == 502  # web2 really is down
             time.sleep(5)
             answered = {whoami(boxes.lb.address)["host"] for _ in range(10)}
