@@ -65,8 +65,9 @@ class MultiHostFailure(DjshipError):
 
 
 def failed_command(result: Result, script: Script) -> str:
-    """The command that broke, from the ERR trap's line in stderr (else the script's last)."""
-    for line in reversed(result.stderr.splitlines()):
+    """The command that broke, from the ERR trap's first line in stderr (a script run inside
+    another reports the inner command first), else the script's last command."""
+    for line in result.stderr.splitlines():
         if line.startswith(FAILED_MARK):
             return line.removeprefix(FAILED_MARK)
     return script.commands[-1].render() if script.commands else ""

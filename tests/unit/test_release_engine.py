@@ -77,7 +77,7 @@ def context(transports: dict[str, RecordingTransport], *, dry_run: bool = False,
 
 
 MARKS = [  # (label, a substring only that action's script or path has), most specific first
-    ("lock", "mkdir /srv/blog/.lock"), ("switch", "nginx -t"),
+    ("scopes", "*.scope"), ("lock", "mkdir /srv/blog/.lock"), ("switch", "nginx -t"),
     ("upload", "<- "), ("venv", "venv --quiet"),
     ("check", check.SEPARATOR), ("backup", "envtool.py backup"),
     ("migrate", "migrate --noinput"), ("static", "collectstatic"),
@@ -134,10 +134,11 @@ def test_redeploy_links_the_venv_retires_the_old_slot_and_prunes(tmp_path: Path)
 @pytest.mark.parametrize(("fail_at", "undo"), [
     # The failing action's own undo runs too (recorded before it ran); then the earlier ones,
     # newest first. The live release is never touched.
-    ("venv --quiet", ["rmvenv", "discard"]),
-    ("migrate --noinput", ["rmvenv", "discard"]),
-    ("collectstatic", ["rmvenv", "discard"]),
-    ("--unix-socket", ["stop", "rmvenv", "discard"]),
+    # First the deploy's commands still running on the server (its scopes) are stopped.
+    ("venv --quiet", ["scopes", "rmvenv", "discard"]),
+    ("migrate --noinput", ["scopes", "rmvenv", "discard"]),
+    ("collectstatic", ["scopes", "rmvenv", "discard"]),
+    ("--unix-socket", ["scopes", "stop", "rmvenv", "discard"]),
 ])
 def test_a_failure_undoes_what_was_done_newest_first(tmp_path: Path, fail_at: str,
                                                      undo: list[str]) -> None:
@@ -160,7 +161,8 @@ def test_a_failed_switch_switches_every_host_back(tmp_path: Path) -> None:
     assert len(back) == 2 and "green" in t["web1"].files["/etc/nginx/djship/blog-upstream.conf"
                                                         ".djship-new"].decode()
     assert f"ln -sfn /srv/blog/releases/{LIVE} /srv/blog/current.new" in back[1]
-    assert labels(t["web1"])[-4:] == ["stop", "rmvenv", "discard", "unlock"]
+    assert labels(t["web1"])[-7:] == ["scopes", "upstream", "switch", "stop", "rmvenv",
+                                      "discard", "unlock"]
 
 
 def test_interrupt_cancels_transports_and_undoes(tmp_path: Path) -> None:
@@ -178,7 +180,7 @@ def test_interrupt_cancels_transports_and_undoes(tmp_path: Path) -> None:
         deploy.execute()
     assert caught.value.exit_code == 143
     assert any(s.kind == "cancel" for s in t["web2"].sent)
-    assert labels(t["web1"])[-3:] == ["rmvenv", "discard", "unlock"]
+    assert labels(t["web1"])[-4:] == ["scopes", "rmvenv", "discard", "unlock"]
     assert not any("systemctl start" in s for s in t["web1"].scripts())
 
 

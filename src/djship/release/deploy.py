@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
 from djship.paths import other_slot
 from djship.plan import Plan, Run
-from djship.release import check, diagnose
+from djship.release import check, diagnose, scripts
 from djship.release.build import Build
 from djship.release.check import pending_migrations, risky_operations
 from djship.release.phases import (
@@ -102,12 +103,16 @@ class Release(Pipeline):
             self.config, self.site, t.state, slot=t.slot, roles=t.host.roles,
             release=release_for(t), prune=prune))
 
+    def stop_remote(self) -> None:
+        """Before undoing: end what this run still runs on the servers (cut short)."""
+
     def guarded(self, body: Callable[[], None]) -> None:
         """Run ``body``; on any failure or interruption before the switch, undo it all."""
         try:
             body()
         except BaseException:
             if not self.committed:
+                self.stop_remote()
                 self.undo_all()
             raise
 
@@ -123,6 +128,15 @@ class Deploy(Release):
         self.force = force
         self.release = build.release_id
         self.checks = Background(checks)
+
+    def stop_remote(self) -> None:
+        """End this deploy's commands still running on the servers (their ssh connection
+        was cut, or Ctrl-C stopped the local side): a migration rolls back, a build stops."""
+        def stop(t: Target) -> None:
+            t.transport.run(scripts.stop_scopes(self.paths, self.release))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.targets)))) as pool:
+            list(pool.map(stop, self.targets))
 
     def unchanged(self) -> bool:
         """True when every host already runs exactly this code, config and environment."""
@@ -174,7 +188,8 @@ class Deploy(Release):
         """check --deploy and migrate --plan in one process; back up and migrate if needed."""
         report = check.UNKNOWN
         rel = self.paths.release(self.release)
-        probe = check.script(self.config, self.site, rel)
+        probe = scripts.scoped(self.paths, self.release, "check",
+                               check.script(self.config, self.site, rel))
         if self.dry_run:
             self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
                                                           "(read; they decide the migrate step)")))

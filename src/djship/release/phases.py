@@ -77,6 +77,9 @@ def plan_clean(p: SitePaths, state: HostState) -> Plan:
     if state.envtool != hashlib.sha256(helper.content).hexdigest():
         actions.append(Put(helper.path, helper.content, "update djship's env helper",
                            mode=helper.mode))
+    if state.scopes:
+        actions.append(Run(scripts.stop_scopes(p), f"stop {len(state.scopes)} command(s) "
+                           "an interrupted run left running"))
     if state.incomplete:
         actions.append(Run(Script.of([scripts.remove_release(p, r) for r in state.incomplete]),
                            f"remove {len(state.incomplete)} unfinished release(s) left by an "
@@ -128,7 +131,8 @@ def plan_venv(s: Shipment, state: HostState) -> Plan:
     if venv.rsplit("/", 1)[1] in state.venvs:
         return Plan.of(Run(scripts.link_venv(p, venv, s.release),
                            "venv reused: same dependencies as a kept release"))
-    build = scripts.build_venv(s.config, p, s.release, venv, state.python, s.build.python)
+    build = scripts.scoped(p, s.release, "venv", scripts.build_venv(
+        s.config, p, s.release, venv, state.python, s.build.python))
     return Plan.of(Run(build, "dependencies installed",
                        undo=(Run(scripts.remove_venv(p, venv), f"remove {venv}"),)))
 
@@ -141,8 +145,10 @@ def plan_migrate(s: Shipment, state: HostState, report: CheckReport) -> Plan:
     rel = p.release(s.release)
     keep = s.site_config.keep_releases
     return Plan.of(
-        Run(scripts.backup_db(p, s.release, keep), "back up the database"),
-        Run(Script.of([scripts.manage(s.config, s.site, rel, "migrate", "--noinput")]),
+        Run(scripts.scoped(p, s.release, "backup", scripts.backup_db(p, s.release, keep)),
+            "back up the database"),
+        Run(scripts.scoped(p, s.release, "migrate", Script.of([
+            scripts.manage(s.config, s.site, rel, "migrate", "--noinput")])),
             f"{len(report.pending)} migration operation(s)"))
 
 
@@ -155,8 +161,8 @@ def plan_static(s: Shipment, state: HostState) -> Plan:
     if current and fp and current.static == fp and not s.force:
         return Plan.of(Run(scripts.reuse_static(p, current.id, s.release),
                            f"unchanged: no static input changed since {current.id}"))
-    return Plan.of(Run(scripts.collect_static(s.config, s.site, p.release(s.release)),
-                       "collected"))
+    return Plan.of(Run(scripts.scoped(p, s.release, "static", scripts.collect_static(
+        s.config, s.site, p.release(s.release))), "collected"))
 
 
 def plan_complete(s: Shipment, state: HostState) -> Plan:

@@ -100,10 +100,11 @@ class Pipeline:
     """Runs a site's release plans on its web and worker hosts."""
 
     # Phases whose running commands Ctrl-C may cut short: their undo removes all they made.
-    # A migration is let finish (the database decides, not a dropped connection).
     interrupt_outcome: tuple[str, ...] = ()  # what an interruption leaves, when not undone
-    CANCELLABLE = frozenset({"clean", "upload", "venv", "static", "complete", "start",
-                             "health"})
+    # A cut-short command's remote side is stopped too (its scope, see scripts.scoped): a
+    # migration then rolls back in its transaction.
+    CANCELLABLE = frozenset({"clean", "upload", "venv", "check", "migrate", "static",
+                             "complete", "start", "health"})
 
     def __init__(self, ctx: Context, site: str) -> None:
         self.ctx = ctx

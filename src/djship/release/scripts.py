@@ -548,3 +548,23 @@ def stop_slot(p: SitePaths, slot: str) -> Script:
     """Stop a slot: its socket and its app together (the undo of start_slot). The app alone
     is not enough: its socket, still listening, would start it at the next connection."""
     return Script.of([cmd("systemctl", "stop", *p.slot_units(slot))])
+
+
+def run_scope(p: SitePaths, release_id: str) -> str:
+    """Prefix of the transient systemd scopes a deploy's long commands run in on a host."""
+    return f"djship-{p.site}-run-{check_release_id(release_id)}"
+
+
+def scoped(p: SitePaths, release_id: str, step: str, script: Script) -> Script:
+    """Run ``script`` in its own transient scope unit, so an interrupted or cut deploy can
+    stop it on the server (a command without a terminal outlives its ssh connection)."""
+    return Script.of([cmd("systemd-run", "--scope", "--quiet", "--collect",
+                          f"--unit={run_scope(p, release_id)}-{step}", "--",
+                          "bash", "-c", script.render())])
+
+
+def stop_scopes(p: SitePaths, release_id: str | None = None) -> Script:
+    """Stop the scopes of one deploy (or of every deploy of the site: leftovers of a run
+    that was killed), ending what still runs in them."""
+    pattern = f"{run_scope(p, release_id)}-*" if release_id else f"djship-{p.site}-run-*"
+    return Script.of([cmd("systemctl", "stop", f"{pattern}.scope", raw("2>/dev/null || true"))])

@@ -45,6 +45,7 @@ class HostState:
     idle_active: bool = False  # the slot nginx does not use is running
     free: int = -1  # bytes free under the site's folder (-1: unknown)
     envtool: str = ""  # sha256 of djship's env helper on the host
+    scopes: tuple[str, ...] = ()  # transient scopes of deploys still running commands
 
     def release(self, release_id: str | None) -> ReleaseMeta | None:
         """The meta of a kept release, if there."""
@@ -74,6 +75,8 @@ def probe(p: SitePaths) -> Script:
                 'blue) idle=green;; green) idle=blue;; *) idle=;; esac; '
                 f'[ -z "$idle" ] || echo "idle:$(systemctl is-active djship-{p.site}@$idle.service '
                 f'djship-{p.site}@$idle.socket 2>/dev/null | tr "\\n" " " || true)"')),
+        cmd(raw(f"systemctl list-units --type=scope --plain --no-legend "
+                f"'djship-{p.site}-run-*' 2>/dev/null | awk '{{print \"scope:\" $1}}' || true")),
         cmd("echo", raw(f'"envtool:$(sha256sum {ENVTOOL} 2>/dev/null | cut -c1-64)"')),
         cmd("echo", raw(f'"free:$(df -B1 --output=avail {p.root} 2>/dev/null | tail -n 1)"')),
     ])
@@ -90,6 +93,7 @@ def parse(result: Result) -> HostState:
     idle = False
     free = -1
     tool = ""
+    scopes: list[str] = []
     known = set(ReleaseMeta.__dataclass_fields__)
     for line in result.stdout.splitlines():
         key, _, value = line.partition(":")
@@ -113,6 +117,8 @@ def parse(result: Result) -> HostState:
             venvs.append(value.strip())
         elif key == "idle":
             idle = bool({"active", "activating", "reloading"} & set(value.split()))
+        elif key == "scope":
+            scopes.append(value.strip())
         elif key == "envtool":
             tool = value.strip()
         elif key == "free" and value.strip().isdigit():
@@ -120,4 +126,5 @@ def parse(result: Result) -> HostState:
     releases.sort(key=lambda r: r.id)
     return HostState(current or None, slot or None, tuple(releases), env, active, py,
                      incomplete=tuple(sorted(incomplete)), venvs=tuple(sorted(venvs)),
-                     idle_active=idle, free=free, envtool=tool)
+                     idle_active=idle, free=free, envtool=tool,
+                     scopes=tuple(scopes))
