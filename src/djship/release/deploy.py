@@ -27,6 +27,7 @@ from djship.release.phases import (
     plan_switch,
     plan_upload,
     plan_venv,
+    static_reusable,
 )
 from djship.release.pipeline import Pipeline, Target
 from djship.release.record import fingerprint
@@ -179,17 +180,21 @@ class Deploy(Release):
             self.plan_phase("venv", lambda t: plan_venv(s, t.state))
         except RemoteFailure as exc:
             raise diagnose.explain(exc) from None
-        self.check_and_migrate(self.targets[0])
-        self.plan_phase("static", lambda t: plan_static(s, t.state))  # workers render too
+        first = self.targets[0]
+        collect = not static_reusable(s, first.state)
+        self.check_and_migrate(first, collect=collect)
+        self.plan_phase("static", lambda t: plan_static(  # workers render templates too
+            s, t.state, collected=collect and t is first))
         self.plan_phase("complete", lambda t: plan_complete(s, t.state))
         self.go_live(lambda _t: self.release, before_switch=self.checks.wait)
 
-    def check_and_migrate(self, t: Target) -> None:
-        """check --deploy and migrate --plan in one process; back up and migrate if needed."""
+    def check_and_migrate(self, t: Target, *, collect: bool = False) -> None:
+        """check --deploy and migrate --plan (and collectstatic) in one process; back up and
+        migrate if needed."""
         report = check.UNKNOWN
         rel = self.paths.release(self.release)
         probe = scripts.scoped(self.paths, self.release, "check",
-                               check.script(self.config, self.site, rel))
+                               check.script(self.config, self.site, rel, collect=collect))
         if self.dry_run:
             self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
                                                           "(read; they decide the migrate step)")))

@@ -152,15 +152,23 @@ def plan_migrate(s: Shipment, state: HostState, report: CheckReport) -> Plan:
             f"{len(report.pending)} migration operation(s)"))
 
 
-def plan_static(s: Shipment, state: HostState) -> Plan:
-    """Collect static files into the release, or hard-link the live release's when no
-    static input changed."""
-    p = s.paths
+def static_reusable(s: Shipment, state: HostState) -> bool:
+    """True when no static input changed since the live release: its files can be linked."""
     current = state.release(state.current)
     fp = static_fingerprint(s.config, s.site, s.build, state.env_digest)
-    if current and fp and current.static == fp and not s.force:
+    return bool(current and fp and current.static == fp and not s.force)
+
+
+def plan_static(s: Shipment, state: HostState, *, collected: bool = False) -> Plan:
+    """Collect static files into the release, or hard-link the live release's when no
+    static input changed (``collected``: the check process already did it)."""
+    p = s.paths
+    current = state.release(state.current)
+    if current and static_reusable(s, state):
         return Plan.of(Run(scripts.reuse_static(p, current.id, s.release),
                            f"unchanged: no static input changed since {current.id}"))
+    if collected:
+        return Plan.nothing("collected by the check process")
     return Plan.of(Run(scripts.scoped(p, s.release, "static", scripts.collect_static(
         s.config, s.site, p.release(s.release))), "collected"))
 
