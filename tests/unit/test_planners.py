@@ -13,7 +13,6 @@ from djship.facts.files import parse as parse_files
 from djship.paths import SitePaths
 from djship.plan import Plan, Put, Run
 from djship.steps import database, packages, site, tools, web
-from djship.steps.envfile import desired_hashes
 from djship.steps.files import File, plan_files
 from djship.steps.provision import provision_steps
 from djship.transport.base import Result
@@ -99,13 +98,14 @@ def test_env_plan_sends_values_on_stdin_only() -> None:
     action = plan.actions[0]
     assert isinstance(action, Run) and action.stdin is not None
     request = json.loads(action.stdin)
-    assert request["set"] == {"A": "1"} and request["database"] == {"name": "blog"}
+    # [sites.blog.env] (A=1) travels with each release, not in the secrets file.
+    assert request["set"] == {} and request["database"] == {"name": "blog"}
     assert "SECRET_KEY" in request["generate"]
     assert '"1"' not in action.script.render()
 
 
 def test_env_no_change() -> None:
-    hashes = {**desired_hashes({"A": "1"}), "SECRET_KEY": "h", "DATABASE_URL": "h"}
+    hashes = {"SECRET_KEY": "h", "DATABASE_URL": "h"}
     plan = database.plan_env(P, CONFIG.sites["blog"], database.EnvFact(hashes, True), True)
     assert not plan.changes
 

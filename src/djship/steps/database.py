@@ -67,9 +67,13 @@ def parse_env(result: Result) -> EnvFact:
 
 def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
              shared: dict[str, str] | None = None) -> Plan:
-    """Merge config and shared variables (one SECRET_KEY and DATABASE_URL for all the site's
-    hosts), generate SECRET_KEY once, create a local database once."""
-    wanted_env = {**site.env, **(shared or {})}
+    """Set the shared secrets (one SECRET_KEY and DATABASE_URL for all the site's hosts),
+    generate SECRET_KEY once, create a local database once.
+
+    The site's ``[sites.X.env]`` is not written here: it is part of each release (its
+    ``.djship-env``, read after this file), so a deploy applies it and a rollback restores
+    it."""
+    wanted_env = dict(shared or {})
     if site.database == "sqlite" and "DATABASE_URL" not in fact.hashes | wanted_env:
         # The database lives in the shared data folder: it survives every release.
         wanted_env["DATABASE_URL"] = f"sqlite:///{p.data}/db.sqlite3"
