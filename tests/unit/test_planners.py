@@ -154,7 +154,7 @@ def test_nginx_site_golden() -> None:
     conf = web.nginx_files(CONFIG, "blog", None)[0].content.decode()
     assert "server_name example.com www.example.com;" in conf
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
-    assert "try_files /current/.static/$1 /shared/static/$1 =404;" in conf
+    assert "alias /srv/blog/current/.static/;" in conf and "root /srv/blog/shared;" in conf
     assert "include /etc/nginx/djship/blog-upstream.conf;" in conf
     default = web.nginx_files(CONFIG, "blog", None)[1].content.decode()
     assert "default_server" in default and "return 444" in default

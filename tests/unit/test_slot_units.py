@@ -168,13 +168,13 @@ def test_site_removal_finds_stops_and_unlinks_the_socket_units() -> None:
 
 # --- static files -------------------------------------------------------------------------
 
-LIVE_FIRST = "try_files /current/.static/$1 /shared/static/$1 =404;"
+def location(conf: str, head: str) -> str:
+    """The body of the location block starting with ``head``."""
+    start = conf.index(head)
+    return conf[start:conf.index("\n    }", start)]
 
 
-def static_block(conf: str) -> str:
-    start = conf.index("location ^~ /static/ {")
-    end = conf.index("location /media/")
-    return conf[start:end]
+HASHED = 'location ~ "^/static/(.+\\.[0-9a-f]{12}\\.[A-Za-z0-9]+)$" {'
 
 
 @pytest.mark.parametrize("kind", ["plain", "tls"])
@@ -185,26 +185,38 @@ def test_nginx_serves_the_live_release_static_first_precompressed(kind: str) -> 
         cfg = validate({**CONFIG.model_dump(exclude_none=True), "sites": {"blog": {
             "domains": ["example.com"], "tls": {"enabled": True, "hsts_max_age": 300}}}})
         conf = tls_nginx.site_conf(cfg, "blog", None, cert_ready=True)
-    block = static_block(conf)
-    assert "root /srv/blog;" in block
-    assert block.count(LIVE_FIRST) == 2  # hashed and plain names alike
-    assert "gzip_static on;" in block and "gzip off;" in block
-    assert "alias" not in block
-    hashed, plain = block.split("location ~", 2)[1:]
-    assert "expires max;" in hashed and 'Cache-Control "public, immutable"' in hashed
-    assert "expires 1h;" in plain
+    hashed = location(conf, HASHED)
+    plain = location(conf, "location /static/ {")
+    # the live release's own files, through `current`; a miss goes to the merged folder
+    assert "alias /srv/blog/current/.static/$1;" in hashed
+    assert "alias /srv/blog/current/.static/;" in plain
+    assert "error_page 404 = @djship_blog_static_hashed;" in hashed
+    assert "error_page 404 = @djship_blog_static;" in plain
+    fallback_hashed = location(conf, "location @djship_blog_static_hashed {")
+    fallback = location(conf, "location @djship_blog_static {")
+    for block in (fallback_hashed, fallback):
+        assert "root /srv/blog/shared;" in block  # + /static/NAME = shared/static/NAME
+    # precompressed files only, nothing compressed per request
+    for block in (hashed, plain, fallback_hashed, fallback):
+        assert "gzip_static on;" in block and "gzip off;" in block, block
+    for block in (hashed, fallback_hashed):
+        assert "expires max;" in block and 'Cache-Control "public, immutable"' in block
+        assert "open_file_cache max=" in block  # a hashed name is the same bytes anywhere
+        if kind == "tls":  # add_header here repeats HSTS
+            assert "Strict-Transport-Security" in block
+    for block in (plain, fallback):
+        assert "expires 1h;" in block
+        assert "open_file_cache" not in block  # a plain name follows `current` at once
     # pages (proxied) are still compressed on the fly
-    server_level = conf[:conf.index("location ^~ /static/")]
+    server_level = conf[:conf.index(HASHED)]
     assert "gzip on;" in server_level and "gzip_proxied any;" in server_level
-    if kind == "tls":  # add_header in the hashed location repeats HSTS
-        assert "Strict-Transport-Security" in hashed
 
 
-def test_the_paths_nginx_tries_are_the_releases_own_then_the_merged_folder() -> None:
+def test_the_paths_nginx_serves_are_the_releases_own_then_the_merged_folder() -> None:
     assert P.live_static == f"{P.current}/{scripts.RELEASE_STATIC}"
     assert scripts.release_static(P.release(RID)) == f"{P.release(RID)}/.static"
-    assert LIVE_FIRST.split()[1] == f"{P.live_static[len(P.root):]}/$1"
-    assert LIVE_FIRST.split()[2] == f"{P.static[len(P.root):]}/$1"
+    # the fallback's `root shared` + the URL's /static/NAME must be shared/static/NAME
+    assert P.static == f"{P.shared}/static"
 
 
 def test_docker_export_keeps_its_single_static_folder() -> None:
@@ -213,7 +225,7 @@ def test_docker_export_keeps_its_single_static_folder() -> None:
 
     conf = render("nginx-site.conf.j2", None, site="blog", site_id="blog",
                   paths=ContainerPaths(), server_names="_")
-    assert "alias /srv/static/;" in conf and "try_files /current" not in conf
+    assert "alias /srv/static/;" in conf and "current" not in conf
 
 
 def test_collectstatic_precompresses_before_the_merge() -> None:

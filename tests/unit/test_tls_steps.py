@@ -113,8 +113,9 @@ def test_nginx_https_site() -> None:
                  'add_header Strict-Transport-Security "max-age=300" always;',
                  "proxy_set_header X-Forwarded-Proto $scheme;"]:
         assert line in text, line
-    # add_header in the static location would drop the server's HSTS: it is repeated there.
-    assert text.count("Strict-Transport-Security") == 2
+    # add_header in the hashed static locations (the live release's and the fallback) would
+    # drop the server's HSTS: it is repeated there.
+    assert text.count("Strict-Transport-Security") == 3
 
 
 def test_nginx_no_hsts_by_default_and_www_canonical() -> None:
