@@ -270,3 +270,31 @@ def test_release_env_file_quotes_values() -> None:
     text = release_env(CONFIG.sites["blog"]).decode()
     assert 'GREETING="hello \\"you\\""' in text
     assert scripts.RELEASE_ENV == ".djship-env"
+
+
+def test_code_only_change_skips_the_server_check_when_checks_ran_locally(
+        tmp_path: Path) -> None:
+    from djship.release.record import checks_fingerprint, static_fingerprint
+
+    b = project(tmp_path)
+    meta = {"id": LIVE, "fingerprint": "old", "deps_hash": b.deps_hash,
+            "checks": checks_fingerprint(CONFIG, "blog", b, ""),
+            "static": static_fingerprint(CONFIG, "blog", b, "")}
+    lines = [ln for ln in state(True).stdout.splitlines() if not ln.startswith("release:")]
+    answer = Result(0, "\n".join([*lines, f"release:{json.dumps(meta)}"]) + "\n", "")
+
+    def deploy(build_: Build, checks: bool) -> list[str]:
+        t = hosts(live=True)
+        for host in t.values():
+            host.responses["current:$(basename"] = answer
+        ran: list[bool] = []
+        job = (lambda: ran.append(True)) if checks else None
+        Deploy(context(t), "blog", build_, checks=job).execute()
+        assert ran == ([True] if checks else [])
+        return labels(t["web1"])
+
+    assert "check" not in deploy(b, checks=True)
+    assert "check" in deploy(b, checks=False)  # --skip-checks: the server checks instead
+    (tmp_path / "blog" / "migrations").mkdir()
+    (tmp_path / "blog" / "migrations" / "0002_x.py").write_text("x = 1\n")
+    assert "check" in deploy(build(tmp_path, CONFIG, now=1764900001), checks=True)

@@ -45,6 +45,8 @@ class Build:
     python: tuple[pyreq.Requirement, ...] = field(default=())
     # Hash of what collectstatic's output depends on (see static_input()); "" = always collect.
     static_hash: str = ""
+    # Hash of the migrations and settings (see check_input()); "" = always check.
+    checks_hash: str = ""
 
     def fingerprint(self, config_json: str) -> str:
         """Identity of what would run: code plus the site's config."""
@@ -119,12 +121,13 @@ class Hashes(NamedTuple):
     content: str  # every file
     deps: str  # the dependency files
     static: str  # the files static_input() keeps
+    checks: str  # the files check_input() keeps
 
 
 def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozenset()
                ) -> Hashes:
     """Hash every file once, feeding the content, dependency and static-input hashes."""
-    total, deps, static = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+    total, deps, static, checks = (hashlib.sha256() for _ in range(4))
     for rel in files:
         path = root / rel
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -135,7 +138,15 @@ def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozen
             deps.update(line)
         if static_input(rel):
             static.update(line)
-    return Hashes(total.hexdigest(), deps.hexdigest(), static.hexdigest())
+        if check_input(rel):
+            checks.update(line)
+    return Hashes(total.hexdigest(), deps.hexdigest(), static.hexdigest(), checks.hexdigest())
+
+
+def check_input(rel: str) -> bool:
+    """Can this file change what the server's `check --deploy` and `migrate --plan` say,
+    beyond what the local check of the new code sees? Migrations and settings can."""
+    return "migrations/" in rel or "settings" in rel or rel.endswith("manage.py")
 
 
 def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]:
@@ -160,7 +171,7 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
                          hint="check project.manage in djship.toml and that it is not ignored")
     includes = frozenset(requirement_includes(root, config.project.requirements)
                          if config.project.dependencies == "requirements" else ())
-    content, deps, static = hash_files(root, files, includes)
+    content, deps, static, checks = hash_files(root, files, includes)
     app_dir = (root / config.project.manage).parent
     python = tuple(pyreq.read_requirements(root, app_dir, config.project.python))
     generated = generated_files(root, config)
@@ -173,7 +184,7 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     # The venv's packages (the admin's static files, say) are static inputs too.
     static = hashlib.sha256(f"{static}\0{deps}".encode()).hexdigest()
     return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings,
-                 generated, python, static)
+                 generated, python, static, checks)
 
 
 def config_fingerprint(config: Config, site: str) -> str:

@@ -17,6 +17,7 @@ from djship.release.build import Build
 from djship.release.check import pending_migrations, risky_operations
 from djship.release.phases import (
     Shipment,
+    checks_stand,
     plan_clean,
     plan_complete,
     plan_finish,
@@ -182,7 +183,11 @@ class Deploy(Release):
             raise diagnose.explain(exc) from None
         first = self.targets[0]
         collect = not static_reusable(s, first.state)
-        self.check_and_migrate(first, collect=collect)
+        stand = None if collect or self.checks.job is None else checks_stand(s, first.state)
+        if stand:
+            self.ctx.ui.step(first.name, "check", "ok", stand)
+        else:
+            self.check_and_migrate(first, collect=collect)
         self.plan_phase("static", lambda t: plan_static(  # workers render templates too
             s, t.state, collected=collect and t is first))
         self.plan_phase("complete", lambda t: plan_complete(s, t.state))

@@ -20,7 +20,12 @@ from djship.plan import Action, Plan, Put, Run, Sync
 from djship.release import scripts
 from djship.release.build import Build
 from djship.release.check import CheckReport
-from djship.release.record import fingerprint, meta_json, static_fingerprint
+from djship.release.record import (
+    checks_fingerprint,
+    fingerprint,
+    meta_json,
+    static_fingerprint,
+)
 from djship.release.state import META, HostState
 from djship.shell import Command, Script
 from djship.steps import workers
@@ -178,8 +183,22 @@ def plan_complete(s: Shipment, state: HostState) -> Plan:
     py = ".".join(map(str, state.python))
     fp = fingerprint(s.config, s.site, s.build, state.env_digest)
     static = static_fingerprint(s.config, s.site, s.build, state.env_digest)
+    checks = checks_fingerprint(s.config, s.site, s.build, state.env_digest)
     return Plan.of(Put(f"{s.paths.release(s.release)}/{META}",
-                       meta_json(s.build, s.release, fp, py, static), "mark the release complete"))
+                       meta_json(s.build, s.release, fp, py, static, checks),
+                       "mark the release complete"))
+
+
+def checks_stand(s: Shipment, state: HostState) -> str | None:
+    """Why the server's check may be skipped (only application code changed since the live
+    release, whose checks passed and whose migrations were applied; the local check ran on
+    the new code), or None when it must run."""
+    current = state.release(state.current)
+    fp = checks_fingerprint(s.config, s.site, s.build, state.env_digest)
+    if current is None or not fp or current.checks != fp or s.force:
+        return None
+    return (f"skipped: only application code changed since {current.id} (same migrations, "
+            "settings, dependencies, config and environment)")
 
 
 def plan_start(site: Site, p: SitePaths, slot: str, release: str) -> Plan:

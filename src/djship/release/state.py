@@ -27,6 +27,7 @@ class ReleaseMeta:
     created: float = 0.0
     python: str = ""
     static: str = ""  # static_fingerprint() of the inputs its static files were collected from
+    checks: str = ""  # checks_fingerprint() of the release whose checks passed
 
 
 @dataclass(frozen=True)
