@@ -166,7 +166,9 @@ class SshTransport:
         so the run can undo at once; commands sent afterwards (the undo) run normally."""
         with self._guard:
             for proc in self._running:
-                proc.terminate()
+                # SIGKILL: a multiplexed ssh client waits for the server's exit status on
+                # SIGTERM/SIGINT, i.e. for the very command being cut short.
+                proc.kill()
 
     def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
              ) -> Result:
