@@ -122,6 +122,9 @@ def test_start_slot_stops_and_starts_socket_and_app_together() -> None:
     assert f"systemctl reset-failed {both} 2>/dev/null || true" in text
     assert f"timeout 30 systemctl start {both} " in text
     assert text.index(f"stop {both}") < text.index(f"start {both}")
+    # a server provisioned before sockets existed is told what to do, before anything stops
+    guard = "if [ ! -e /etc/systemd/system/djship-blog@.socket ]; then"
+    assert text.index(guard) < text.index("systemctl stop") and "run `djship provision`" in text
     # never the app alone: its socket would start it again, or it would have no socket
     assert not re.search(r"systemctl (stop|start) djship-blog@green\.service", text)
 

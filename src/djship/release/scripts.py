@@ -272,6 +272,9 @@ def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Scri
     # stopped and started with the app: a socket left alone would start a stopped app.
     units = p.slot_units(slot)
     return Script.of([
+        cmd(raw(f"if [ ! -e {p.socket_unit_file} ]; then"), "echo",
+            f"{p.socket_unit_file} is missing: the server was provisioned by an older djship; "
+            "run `djship provision`, then deploy again", raw(">&2; exit 1; fi")),
         *cancel_retire(p, slot),
         cmd("systemctl", "stop", *units),
         cmd("systemctl", "reset-failed", *units, raw("2>/dev/null || true")),
