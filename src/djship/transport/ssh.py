@@ -7,6 +7,7 @@ all work, and after the first command each one costs a single round trip.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shlex
 import shutil
@@ -23,6 +24,8 @@ from djship.transport.base import Endpoint as Host
 from djship.transport.base import Result
 
 SSH_ERROR = 255
+CUT_SHORT = 137  # 128 + SIGKILL: a command this run cut short
+CANCEL_POLL = 0.2  # seconds between looks for a cancel while a command runs
 CONNECT_RETRY_PAUSES = (1.0, 3.0)
 TRANSIENT = ("did not finish within", "control master", "connection reset", "connection closed",
              "kex_exchange_identification", "banner exchange")
@@ -100,6 +103,7 @@ class SshTransport:
         self._connected = False
         self._running: set[subprocess.Popen[bytes]] = set()
         self._guard = threading.Lock()
+        self._cut: set[subprocess.Popen[bytes]] = set()
 
     def connect(self) -> None:
         """Open the control connection, turning any failure into advice.
@@ -149,17 +153,38 @@ class SshTransport:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE)
             self._running.add(proc)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        feed: bytes | None = stdin
         try:
-            out, err = proc.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            raise
+            while True:
+                try:
+                    out, err = proc.communicate(feed, timeout=CANCEL_POLL)
+                    break
+                except subprocess.TimeoutExpired:
+                    feed = None  # sent already; communicate() goes on from where it was
+                    if proc in self._cut:
+                        return self._abandon(proc)
+                    if deadline is not None and time.monotonic() > deadline:
+                        proc.kill()
+                        proc.communicate()
+                        raise
         finally:
             with self._guard:
                 self._running.discard(proc)
+                self._cut.discard(proc)
         return Result(proc.returncode, out.decode(errors="replace"),
                       err.decode(errors="replace"))
+
+    @staticmethod
+    def _abandon(proc: subprocess.Popen[bytes]) -> Result:
+        """A command cut short: its client is dead, but the control master holds our pipes
+        (it took the client's file descriptors) until the remote side ends; don't wait."""
+        for pipe in (proc.stdout, proc.stderr, proc.stdin):
+            with contextlib.suppress(OSError, ValueError):
+                if pipe is not None:
+                    pipe.close()
+        proc.wait()
+        return Result(CUT_SHORT, "", "cut short: the run was interrupted")
 
     def cancel(self) -> None:
         """Stop the local ssh/rsync processes of running commands (after Ctrl-C or SIGTERM),
@@ -169,6 +194,7 @@ class SshTransport:
                 # SIGKILL: a multiplexed ssh client waits for the server's exit status on
                 # SIGTERM/SIGINT, i.e. for the very command being cut short.
                 proc.kill()
+                self._cut.add(proc)
 
     def sync(self, source: str, files: Sequence[str], dest: str, link_dest: str | None
              ) -> Result:
