@@ -368,9 +368,10 @@ def tidy(project: Project, sandbox: SandboxInfo) -> None:
     for rid in set(releases_on(sandbox)) - set(listed):
         if RELEASE_ID.fullmatch(rid):
             sandbox.run(["rm", "-rf", "--", f"/srv/{SITE}/releases/{rid}"])
-    idle, state = idle_slot_state(sandbox)
-    if state in ("active", "activating"):
-        sandbox.run(["systemctl", "stop", f"djship-{SITE}@{idle}"], check=False)
+    idle, _state = idle_slot_state(sandbox)
+    # Socket and app: a listening socket alone would start the app at the next request.
+    sandbox.run(["systemctl", "stop", f"djship-{SITE}@{idle}.socket",
+                 f"djship-{SITE}@{idle}.service"], check=False)
 
 
 def removed_markers(sandbox: SandboxInfo, tok: str) -> None:
