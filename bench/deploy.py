@@ -15,7 +15,9 @@ and the baseline one after the other, the order alternating from pair to pair:
 A case is timed from the command's start until the change is visible through nginx (the page
 shows "site version N", or the stylesheet has the new rule), asked every 0.1 s from this host
 with the Host header each nginx answers to; a no-op until the command exits. One untimed
-one-line redeploy of each follows the cold deploy, as on a server deployed to before.
+one-line redeploy of each follows the cold deploy, as on a server deployed to before, and
+every timed run starts after ``--pause`` idle seconds (djship stops the old slot 3 s after a
+deploy, in the background: a user does not redeploy within seconds either).
 
 On the last round's servers: static throughput (wrk, ``Accept-Encoding: gzip``, on the
 stylesheet, bounded in time), and failed requests during one one-line redeploy of each under
@@ -128,8 +130,8 @@ def load1() -> float:
 class Bench:
     """Runs the pairs, alternating which contender goes first."""
 
-    def __init__(self, results: Results) -> None:
-        self.results = results
+    def __init__(self, results: Results, pause: float) -> None:
+        self.results, self.pause = results, pause
         self.count = 0
         self.version = 1
         self.broken: set[str] = set()  # labels whose cold deploy failed this round
@@ -144,6 +146,7 @@ class Bench:
         if site.label in self.broken:
             return Sample(error="its cold deploy failed in this round")
         commands = site.cold() if case == "cold" else [site.redeploy()]
+        time.sleep(self.pause)  # the previous deploy's background work (drain, prune) ends
         sample = timed(commands, site.env(), visible)
         if case == "cold" and not sample.ok:
             self.broken.add(site.label)
@@ -190,7 +193,7 @@ class Bench:
         """Static throughput and failed requests under load, on this round's servers."""
         if wrk:
             order = self.order(sites)
-            for site in [*order, *reversed(order)]:
+            for site in [*order, *reversed(order), *order]:
                 rate = static_rate(wrk, site.box.address, site.host_header, CSS_URL,
                                    seconds=seconds, connections=connections)
                 self.results.rates.setdefault(site.label, []).append(rate)
@@ -350,6 +353,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="rounds (pairs per case)")
     parser.add_argument("--wrk-seconds", type=int, default=5, help="wrk duration per run")
     parser.add_argument("--wrk-connections", type=int, default=4)
+    parser.add_argument("--pause", type=float, default=5.0, help="idle seconds before each "
+                        "timed run, so the previous deploy's background work is done")
     parser.add_argument("--release", default="bookworm")
     parser.add_argument("--djship", default=DJSHIP, help="the djship executable to measure "
                         "(default: the one beside this Python, i.e. the working tree)")
@@ -372,7 +377,7 @@ def main() -> None:
     factory = BenchFactory(args.release)
     results = Results()
     try:
-        run_rounds(Bench(results), factory, args, wrk)
+        run_rounds(Bench(results, args.pause), factory, args, wrk)
     except KeyboardInterrupt:
         print("\ninterrupted (the sandboxes are down); what was measured so far:")
         raise SystemExit(130) from None

@@ -30,7 +30,8 @@ CONFIRM = 10  # answers in a row that must show the change (after the command en
 # Step timings in the commands' output: baseline-deploy.sh "step NAME SECONDS", djship's
 # progress lines "HOST  PHASE  ok|changed|failed  SECONDSs ...".
 BASELINE_STEP = re.compile(r"^step\s+(\S+)\s+([\d.]+)\s*$", re.M)
-DJSHIP_STEP = re.compile(r"^\S+\s+(\S+(?: \S+)*?)\s+(?:ok|changed|failed)\s+([\d.]+)s\b", re.M)
+DJSHIP_STEP = re.compile(r"^(\S+)\s+(\S+(?: \S+)*?)\s+(?:ok|changed|failed)\s+([\d.]+)s\b",
+                         re.M)
 
 Visible = Callable[[], bool]
 
@@ -51,11 +52,14 @@ class Sample:
 
 
 def phases_of(output: str) -> dict[str, float]:
-    """Seconds per step or phase printed by either tool (summed when a name repeats)."""
+    """Seconds per step or phase printed by either tool (summed when a name repeats);
+    djship's steps on this machine are marked "(local)"."""
+    steps = [(name, secs) for name, secs in BASELINE_STEP.findall(output)]
+    steps += [(f"{name} (local)" if host == "local" else name, secs)
+              for host, name, secs in DJSHIP_STEP.findall(output)]
     out: dict[str, float] = {}
-    for pattern in (BASELINE_STEP, DJSHIP_STEP):
-        for name, secs in pattern.findall(output):
-            out[name] = out.get(name, 0.0) + float(secs)
+    for name, secs in steps:
+        out[name] = out.get(name, 0.0) + float(secs)
     return out
 
 
