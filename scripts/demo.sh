@@ -3,7 +3,7 @@
 # example project to it, and print the URL that serves it. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh demo
 DJSHIP=$PWD/.venv/bin/djship
 NAME=${DJSHIP_DEMO_NAME:-demo}
 WORK=$(mktemp -d /tmp/djship-demo.XXXXXX)

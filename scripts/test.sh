@@ -5,7 +5,7 @@
 # runs the unit tests alone in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh tests
 echo "== ruff"; .venv/bin/ruff check src tests bench
 echo "== mypy"; .venv/bin/mypy src
 echo "== import-linter"; .venv/bin/lint-imports
