@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click.testing
 import pytest
+from click.testing import CliRunner
 
 from djship.commands import env_cmd
+from djship.commands.base import State
 from djship.config import Config, validate
 from djship.config.loader import Source
 from djship.context import Context
@@ -149,3 +152,73 @@ def test_read_values_masks_and_tolerates_fresh_hosts() -> None:
     assert envvars.read_values(ctx, host, request, site="blog", missing_ok=True) == {}
     with pytest.raises(RemoteFailure):
         envvars.read_values(ctx, host, request, site="blog")
+
+
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7+/=\n"
+       "-----END PRIVATE KEY-----\n")
+
+
+def invoke_env(monkeypatch: pytest.MonkeyPatch, hosts: dict[str, RecordingTransport],
+               args: list[str], stdin: bytes = b"") -> click.testing.Result:
+    """`djship env ARGS` with ``stdin`` piped in (not a terminal), through ``hosts``."""
+    monkeypatch.setattr(State, "context", lambda self, dry_run=False: context(CONFIG, hosts))
+    return CliRunner().invoke(env_cmd.env, args, input=stdin)
+
+
+@pytest.mark.parametrize("value", [PEM, PEM.replace("\n", "\r\n"), PEM.rstrip("\n"),
+                                   '{\n  "type": "service_account",\n  "key": "a\\nb"\n}\n',
+                                   'quotes " \\ $HOME `x`\n\n'])
+def test_env_set_dash_sends_all_of_stdin_byte_for_byte(monkeypatch: pytest.MonkeyPatch,
+                                                       value: str) -> None:
+    hosts = env_change(["KEY"])
+    run = invoke_env(monkeypatch, hosts, ["set", "--no-restart", "KEY=-"], value.encode())
+    assert run.exit_code == 0, run.output
+    for t in hosts.values():
+        (sent,) = t.sent
+        assert json.loads(sent.stdin or b"")["set"] == {"KEY": value}
+        assert "BKcwggSj" not in sent.text
+
+
+def test_env_set_dash_drops_the_line_ending_of_a_single_line() -> None:
+    assert envvars.stdin_value("K", b"s3cret\n") == "s3cret"
+    assert envvars.stdin_value("K", b"s3cret\r\n") == "s3cret"
+    assert envvars.stdin_value("K", b"s3cret") == "s3cret"
+    assert envvars.stdin_value("K", b"s3cret\n\n") == "s3cret\n\n"  # two lines: kept as is
+    assert envvars.stdin_value("K", b"\n") == ""
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["KEY=-"], b"", "KEY=- but stdin is empty"),
+    (["KEY=-"], b"\x30\x82\x04\xbd\x02\x01\xff", "not UTF-8 text"),
+    (["A=-", "B=-"], PEM.encode(), "A, B all ask for stdin"),
+    (["KEY=a\x00b"], b"", "cannot be passed to the app"),
+])
+def test_env_set_refuses_what_it_cannot_deliver_whole(
+        monkeypatch: pytest.MonkeyPatch, args: list[str], stdin: bytes, message: str) -> None:
+    hosts = env_change(["KEY"])
+    run = invoke_env(monkeypatch, hosts, ["set", *args], stdin)
+    assert isinstance(run.exception, UsageError), run.output
+    assert message in run.exception.message
+    assert not [t.sent for t in hosts.values() if t.sent]
+
+
+def test_a_prompt_refuses_the_first_line_of_a_longer_text() -> None:
+    for partial in ("-----BEGIN PRIVATE KEY-----", "{", '{"type": "service_account",', "["):
+        with pytest.raises(UsageError, match="first line"):
+            envvars.check_prompted("KEY", partial)
+    for whole in ("s3cret-p4ss", "", '{"a": 1}', "[1, 2]", "-----BEGIN X----- -----END X-----"):
+        assert envvars.check_prompted("KEY", whole) == whole
+
+
+def test_env_get_prints_a_multi_line_value_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value, printed in ((PEM, PEM), (PEM.rstrip("\n"), PEM.rstrip("\n")),
+                           ("one-line", "one-line\n")):
+        t = RecordingTransport("web1", {"envtool.py": Result(0, json.dumps({"KEY": value}), "")})
+        run = invoke_env(monkeypatch, {"web1": t}, ["get", "KEY"])
+        assert run.exit_code == 0 and run.stdout == printed
+
+
+def test_every_line_of_a_multi_line_secret_is_masked() -> None:
+    ui = UI()
+    envvars.mask_values(ui, [PEM])
+    assert "BKcwggSj" not in ui.mask("stderr: bad line BKcwggSjAgEAAoIBAQC7+/=")

@@ -68,7 +68,10 @@ def env_get(state: State, site: str | None, key: str) -> None:
     if key not in values:
         click.echo(f"{key} is not set for site {name}", err=True)
         raise SystemExit(1)
-    click.echo(values[key])
+    value = values[key]
+    # A value of several lines exactly as it is, a single line with a line ending (which
+    # `env set K=-` drops again): `env get K > f` then `env set K=- < f` gives it back.
+    click.echo(value, nl=not any(c in value for c in "\r\n"))
 
 
 def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> None:
@@ -99,18 +102,20 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
 
 
 def read_stdin_values(values: dict[str, str]) -> None:
-    """Replace each `-` value by a line of stdin (a hidden prompt on a terminal)."""
-    for key, value in values.items():
-        if value != "-":
-            continue
-        if sys.stdin.isatty():
-            values[key] = click.prompt(key, hide_input=True, err=True)
-        else:
-            line = sys.stdin.readline()
-            if not line:
-                raise UsageError(f"{key}=- but stdin has no line for it",
-                                 hint=f"e.g. printf '%s\\n' \"$VALUE\" | djship env set {key}=-")
-            values[key] = line.rstrip("\r\n")
+    """Replace a `-` value by stdin: a hidden prompt on a terminal, else all of stdin."""
+    keys = [key for key, value in values.items() if value == "-"]
+    if keys and sys.stdin.isatty():
+        for key in keys:
+            typed = click.prompt(f"{key} (one line; a file: {key}=- < FILE)", hide_input=True,
+                                 err=True)
+            values[key] = envvars.check_prompted(key, typed)
+    elif len(keys) > 1:
+        # Reading a line for each would cut a multi-line value short without a word.
+        raise UsageError(f"{', '.join(keys)} all ask for stdin, which holds one value",
+                         hint="one KEY=- per command, e.g. djship env set A=- < a.pem; "
+                              "djship env set B=- < b.json")
+    elif keys:
+        values[keys[0]] = envvars.stdin_value(keys[0], sys.stdin.buffer.read())
 
 
 @env.command("set")
@@ -124,10 +129,12 @@ def env_set(state: State, site: str | None, assignments: tuple[str, ...],
 
     \b
       djship env set EMAIL_HOST=smtp.example.com EMAIL_PORT=587
-      djship env set EMAIL_HOST_PASSWORD=-     (asks, or reads a line of stdin)
+      djship env set EMAIL_HOST_PASSWORD=-     (asks, or reads stdin)
+      djship env set JWT_PRIVATE_KEY=- < key.pem
     Values travel to the servers on stdin, never on a command line there. `KEY=-` keeps a
-    value out of your shell history and process list too. The restart is skipped when
-    nothing changed.
+    value out of your shell history and process list too; it takes all of stdin byte for
+    byte (several lines are fine), but a single line loses its line ending. The restart is
+    skipped when nothing changed.
     """
     values = envvars.parse_assignments(assignments)
     read_stdin_values(values)

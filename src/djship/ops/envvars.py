@@ -10,6 +10,7 @@ from djship.config import Host
 from djship.context import Context
 from djship.errors import UsageError
 from djship.paths import SitePaths
+from djship.remote import envtool
 from djship.runner import Runner
 from djship.shell import MASK, Script, cmd
 from djship.steps.tools import ENVTOOL
@@ -42,13 +43,53 @@ def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def check_values(values: dict[str, str]) -> dict[str, str]:
-    """Refuse values an environment file cannot hold (one line per variable)."""
-    bad = [k for k, v in values.items() if any(c in v for c in "\r\n\0")]
+    """Refuse values the app could not receive whole (line breaks are fine: the file quotes
+    them the way systemd reads them)."""
+    bad = envtool.unfit(values)
     if bad:
-        raise UsageError(f"the value of {', '.join(bad)} contains a line break",
-                         hint="an environment file holds one line per variable; encode the "
-                              "value (e.g. base64) or keep it in a file on the server")
+        raise UsageError(f"the value of {', '.join(bad)} cannot be passed to the app: it holds "
+                         f"a NUL byte or text that is not UTF-8, or is over "
+                         f"{(envtool.MAX_ENTRY + 1) // 1024} KiB",
+                         hint="encode binary data (e.g. base64) and decode it in the app; "
+                              "keep a large file on the server and pass its path")
     return values
+
+
+def stdin_value(key: str, data: bytes) -> str:
+    """The value ``KEY=-`` reads from stdin: all of it, byte for byte (a PEM key, a JSON
+    file), except that a single line loses its line ending as `echo` and `printf` add one."""
+    if not data:
+        raise UsageError(f"{key}=- but stdin is empty",
+                         hint=f"e.g. djship env set {key}=- < file, or "
+                              f"printf '%s\\n' \"$VALUE\" | djship env set {key}=-")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"the value of {key} on stdin is not UTF-8 text (a binary file?)",
+                         hint=f"encode it, e.g. base64 < file.der | djship env set {key}=-, "
+                              "and decode it in the app") from None
+    for ending in ("\r\n", "\n"):
+        line = text.removesuffix(ending)
+        if line != text and "\n" not in line and "\r" not in line:
+            return line
+    return text
+
+
+def check_prompted(key: str, value: str) -> str:
+    """Refuse a typed or pasted value that looks like the first line of a longer text: a
+    terminal prompt reads one line and drops the rest of a paste."""
+    head = value.strip()
+    partial = head.startswith("-----BEGIN ") and "-----END " not in head
+    if head.startswith(("{", "[")):
+        try:
+            json.loads(head)
+        except ValueError:
+            partial = True
+    if partial:
+        raise UsageError(f"the value typed for {key} looks like the first line of a longer "
+                         "text (a PEM key, a JSON file): a prompt reads only one line",
+                         hint=f"read it from the file: djship env set {key}=- < FILE")
+    return value
 
 
 def check_unset(keys: tuple[str, ...], force: bool) -> list[str]:
@@ -82,8 +123,10 @@ def file_request(env_file: str, keys: list[str] | None) -> tuple[Script, bytes]:
 def mask_values(ui: UI, values: Iterable[str]) -> None:
     """Hide these values in everything printed from now on (all but the short ones)."""
     for value in values:
-        if len(value) >= MIN_MASKED:
-            ui.add_secret(value)
+        # Each line of a multi-line secret too: an error may quote a single line of it.
+        for part in [value, *value.splitlines()]:
+            if len(part.strip()) >= MIN_MASKED:
+                ui.add_secret(part)
 
 
 def read_values(ctx: Context, host: Host, request: tuple[Script, bytes], *, site: str,

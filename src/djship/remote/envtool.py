@@ -19,38 +19,158 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# systemd's EnvironmentFile syntax (src/basic/env-file.c, parse_env_file_internal).
+WHITESPACE, NEWLINE, COMMENTS = " \t\n\r", "\n\r", "#;"
+# Inside double quotes a backslash before one of these stands for the character itself; before
+# any other character both are kept, and before a line break both are dropped.
+NEED_ESCAPE = '"\\`$'
+# The kernel refuses to start a program with a longer KEY=VALUE string (MAX_ARG_STRLEN, NUL
+# included), so a bigger value would stop the app from starting at all.
+MAX_ENTRY = 128 * 1024 - 1
+
 
 def read_env(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines (values may be double-quoted as systemd allows)."""
-    env: dict[str, str] = {}
+    """The file's variables, parsed as systemd parses an EnvironmentFile."""
     if not path.exists():
-        return env
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = unquote(value[1:-1])
-        env[key.strip()] = value
-    return env
+        return {}
+    # Bytes, not text mode: text mode would turn a value's \r\n into \n.
+    return parse_env(path.read_bytes().decode("utf-8", "surrogateescape"))
+
+
+class _Parser:
+    """systemd's state machine, one character at a time: the same states and the same quirks
+    (``on_<state>`` for each state of the C code)."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] = {}
+        self.state, self.key, self.value = "pre_key", "", ""
+        self.key_ws: int | None = None  # where the key's trailing whitespace starts
+        self.value_ws: int | None = None  # where an unquoted value's trailing whitespace starts
+
+    def feed(self, c: str) -> None:
+        getattr(self, "on_" + self.state)(c)
+
+    def push(self, chomp: bool) -> None:
+        key = self.key[:self.key_ws]
+        self.env[key] = self.value[:self.value_ws] if chomp else self.value
+        self.state, self.key, self.value, self.key_ws = "pre_key", "", "", None
+
+    def on_pre_key(self, c: str) -> None:
+        if c in COMMENTS:
+            self.state = "comment"
+        elif c not in WHITESPACE:
+            self.state, self.key, self.key_ws = "key", c, None
+
+    def on_key(self, c: str) -> None:
+        if c in NEWLINE:  # a line without "=" is ignored
+            self.state, self.key = "pre_key", ""
+        elif c == "=":
+            self.state, self.value_ws = "pre_value", None
+        else:
+            if c not in WHITESPACE:
+                self.key_ws = None
+            elif self.key_ws is None:
+                self.key_ws = len(self.key)
+            self.key += c
+
+    def on_pre_value(self, c: str) -> None:
+        if c in NEWLINE:
+            self.push(chomp=False)
+        elif c in QUOTE_STATES:
+            self.state = QUOTE_STATES[c]
+        elif c not in WHITESPACE:
+            self.state, self.value = "value", self.value + c
+
+    def on_value(self, c: str) -> None:
+        if c in NEWLINE:
+            self.push(chomp=True)
+        elif c == "\\":
+            self.state, self.value_ws = "value_escape", None
+        else:
+            if c not in WHITESPACE:
+                self.value_ws = None
+            elif self.value_ws is None:
+                self.value_ws = len(self.value)
+            self.value += c
+
+    def on_value_escape(self, c: str) -> None:
+        self.state = "value"
+        if c not in NEWLINE:  # an escaped line break joins the lines
+            self.value += c
+
+    def on_single_quote_value(self, c: str) -> None:
+        if c == "'":
+            self.state = "pre_value"
+        else:
+            self.value += c
+
+    def on_double_quote_value(self, c: str) -> None:
+        if c == '"':
+            self.state = "pre_value"
+        elif c == "\\":
+            self.state = "double_quote_value_escape"
+        else:
+            self.value += c
+
+    def on_double_quote_value_escape(self, c: str) -> None:
+        self.state = "double_quote_value"
+        if c in NEED_ESCAPE:
+            self.value += c
+        elif c != "\n":
+            self.value += "\\" + c
+
+    def on_comment(self, c: str) -> None:
+        if c == "\\":
+            self.state = "comment_escape"
+        elif c in NEWLINE:
+            self.state = "pre_key"
+
+    def on_comment_escape(self, c: str) -> None:
+        self.state = "pre_key" if c in NEWLINE else "comment"
+
+
+QUOTE_STATES = {"'": "single_quote_value", '"': "double_quote_value", "\\": "value_escape"}
+# States at the end of the text that still hold an assignment.
+OPEN_STATES = ("pre_value", "value", "value_escape", "single_quote_value", "double_quote_value",
+               "double_quote_value_escape")
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Variables of EnvironmentFile text: values span lines inside quotes, as in systemd."""
+    parser = _Parser()
+    for c in text.split("\0", 1)[0]:  # systemd reads the file as a C string
+        parser.feed(c)
+    if parser.state in OPEN_STATES:
+        parser.push(chomp=parser.state == "value")
+    return parser.env
 
 
 def unquote(text: str) -> str:
-    """Undo systemd's double-quote escapes: a backslash before one of "\\`$ is dropped."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '"\\`$':
-            i += 1
-        out.append(text[i])
-        i += 1
-    return "".join(out)
+    """The value a double-quoted systemd string stands for (without its outer quotes)."""
+    return parse_env(f'K="{text}"')["K"]
 
 
 def quote(value: str) -> str:
-    """Quote a value for a systemd EnvironmentFile."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Quote a value for a systemd EnvironmentFile; line breaks stay as they are.
+
+    Escaping `$` and backticks too (systemd would keep them as they are) makes the same file
+    safe to source from a shell.
+    """
+    return '"' + "".join("\\" + c if c in NEED_ESCAPE else c for c in value) + '"'
+
+
+def unfit(values: dict[str, str]) -> list[str]:
+    """Names of values systemd cannot pass on whole: a NUL byte (ends the text), not UTF-8
+    (the line is ignored), or longer than the kernel allows."""
+    bad = []
+    for key, value in values.items():
+        try:
+            size = len(f"{key}={value}".encode())
+        except UnicodeEncodeError:
+            size = MAX_ENTRY + 1
+        if "\0" in value or size > MAX_ENTRY:
+            bad.append(key)
+    return sorted(bad)
 
 
 def write_env(path: Path, env: dict[str, str]) -> None:
@@ -61,8 +181,8 @@ def write_env(path: Path, env: dict[str, str]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -265,9 +385,10 @@ def main() -> int:
     if op == "get":
         print(json.dumps({k: env[k] for k in req.get("keys", env) if k in env}))
         return 0
-    bad = sorted(k for k, v in req.get("set", {}).items() if any(c in v for c in "\r\n\0"))
-    if bad:  # one line per variable: a line break would cut the value short
-        sys.stderr.write(f"line breaks are not allowed in values (of {', '.join(bad)})\n")
+    bad = unfit(req.get("set", {}))
+    if bad:  # systemd would cut the value at a NUL byte; the kernel refuses a too long one
+        sys.stderr.write(f"values of {', '.join(bad)} hold a NUL byte or are over "
+                         f"{MAX_ENTRY} bytes: no environment can carry them\n")
         return 2
     before = dict(env)
     for key in req.get("generate", []):
