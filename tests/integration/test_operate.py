@@ -598,6 +598,54 @@ def test_env_unset_of_protected_keys_needs_force(project: Project,
     assert foo_served(sandbox.address) == "<unset>"
 
 
+def environ_of(sandbox: SandboxInfo, pid: str) -> dict[bytes, bytes]:
+    """A server process's environment, as the kernel holds it (bytes, NUL-separated)."""
+    import base64
+
+    raw = base64.b64decode(sandbox.run(["base64", "-w0", f"/proc/{pid}/environ"]).stdout)
+    return dict(entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
+
+
+def test_env_set_multi_line_secret_reaches_the_app_byte_for_byte(
+        project: Project, sandbox: SandboxInfo) -> None:
+    """`env set FOO=- < key.pem` (issue 16 item 3): the whole PEM-like value, with the
+    characters the env file must quote (quotes, backslashes, `$`, backticks, a CRLF line and
+    the final newline), arrives unchanged in gunicorn's environment (read from /proc), in the
+    app's answers, in `djship run` and in `env get`."""
+    body = [secrets.token_urlsafe(48) for _ in range(4)]
+    value = ("-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n"
+             + '"quoted" \\back\\slash\\ $HOME ${X} `tick` \'single\' # ; =x\\n\r\n'
+             + "\n  indented line\t\n-----END PRIVATE KEY-----\n")
+    before = live_unit(sandbox)
+    run = djship_with_input(project, "env", "set", "FOO=-", stdin=value)
+    try:
+        assert run.returncode == 0, str(run)
+        assert f"restarted {SITE} on release" in run.stderr, str(run)
+        assert not [line for line in body if line in run.output], str(run)
+        unit = live_unit(sandbox)
+        assert unit != before, "env set did not restart into the other slot"
+        master = sandbox.run(["systemctl", "show", "-p", "MainPID", "--value", unit]
+                             ).stdout.strip()
+        workers = sandbox.run(["pgrep", "-P", master]).stdout.split()
+        assert master not in ("", "0") and workers, (master, workers)
+        for pid in (master, workers[0]):
+            assert environ_of(sandbox, pid).get(b"FOO") == value.encode(), pid
+        assert {foo_served(sandbox.address) for _ in range(5)} == {value}
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        hashed = project.djship("run", "--", "python", "-c", "import hashlib, os; print("
+                                "hashlib.sha256(os.environ['FOO'].encode()).hexdigest())")
+        assert hashed.returncode == 0 and hashed.stdout.split()[-1:] == [digest], str(hashed)
+        got = subprocess.run([DJSHIP, "-C", str(project.root), "-e", "test", "env", "get",
+                              "FOO"], capture_output=True, env=djship_env(), timeout=600,
+                             check=False)
+        assert got.returncode == 0 and got.stdout == value.encode(), got.stderr
+        assert not leaks_on_server(sandbox, body[1])
+    finally:
+        gone = project.djship("env", "unset", "FOO")
+    assert gone.returncode == 0, str(gone)
+    assert foo_served(sandbox.address) == "<unset>"
+
+
 # --- 5. db ------------------------------------------------------------------------------
 
 
