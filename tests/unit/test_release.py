@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from djship.config import validate
-from djship.errors import UsageError
+from djship.config import Config, validate
+from djship.errors import ConfigError, UsageError
 from djship.paths import SitePaths, other_slot
 from djship.release import python as pyreq
 from djship.release import scripts, state
-from djship.release.build import build, hash_files, requirement_includes, static_input
+from djship.release.build import Build, build, hash_files, requirement_includes, static_input
 from djship.release.deploy import pending_migrations, risky_operations
 from djship.transport.base import Result
 
@@ -366,3 +366,112 @@ def test_health_gate_wants_2xx_and_explains_redirects(tmp_path: Path, answer: st
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert proc.returncode == status, proc.stderr
     assert says in proc.stderr
+
+
+def with_include(*globs: str) -> Config:
+    """CONFIG with project.include set."""
+    return validate({**CONFIG.model_dump(mode="json", exclude_defaults=True),
+                     "project": {**CONFIG.project.model_dump(mode="json"),
+                                 "include": list(globs)}})
+
+
+def junk(root: Path) -> Path:
+    """A project as a newcomer has it: a virtualenv or two, node_modules, bytecode, the
+    dev database, a .env and its template, a key, all beside the code."""
+    for folder in (".venv/lib/site-packages/django", "tools/py/bin", "node_modules/left-pad",
+                   "app/__pycache__", "env/bin"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    files = {".venv/pyvenv.cfg": "home = /usr/bin\n", ".venv/lib/site-packages/django/x.py": "",
+             "tools/py/pyvenv.cfg": "home = /usr/bin\n", "tools/py/bin/python": "",
+             "tools/keep.py": "", "env/bin/activate": "", "node_modules/left-pad/i.js": "",
+             "app/__init__.py": "", "app/__pycache__/x.cpython-311.pyc": "", "stray.pyc": "",
+             "db.sqlite3": "", "data.db-journal": "", ".env": "SECRET_KEY=dev\n",
+             ".env.production": "X=1\n", ".env.example": "SECRET_KEY=\n"}
+    for rel, text in files.items():
+        (root / rel).write_text(text)
+    (root / "notes.db").write_bytes(b"SQLite format 3\0" + b"\0" * 84)
+    (root / "cache.db").write_bytes(b"not sqlite")
+    return root
+
+
+SHIPPED = {"app.py", "manage.py", "requirements.txt", "app/__init__.py", "tools/keep.py",
+           ".env.example", "cache.db"}
+
+
+def warning_for(b: Build, label: str) -> str:
+    """The one warning line that mentions ``label``."""
+    (line,) = [w for w in b.warnings if label in w]
+    return line
+
+
+def test_outside_git_the_newcomers_junk_stays_home_and_each_kind_is_named_once(
+        tmp_path: Path) -> None:
+    b = build(junk(project(tmp_path)), CONFIG)
+    assert set(b.files) == SHIPPED
+    assert warning_for(b, "virtualenvs").startswith(
+        "not shipped: virtualenvs .venv/, env/, tools/py/ ")
+    assert "node_modules/" in warning_for(b, "node_modules folders")
+    assert "app/__pycache__/, stray.pyc" in warning_for(b, "bytecode")
+    sqlite = warning_for(b, "SQLite")
+    assert "data.db-journal, db.sqlite3, notes.db" in sqlite and "cache.db" not in sqlite
+    dotenv = warning_for(b, ".env files")
+    assert ".env, .env.production" in dotenv and ".env.example" not in dotenv
+    assert 'include = [".env"]' in dotenv
+    assert len(b.warnings) == 5  # one line per kind, no secret-looking file ships
+
+
+def test_in_git_untracked_junk_is_left_out_committed_files_ship(tmp_path: Path) -> None:
+    root = junk(project(tmp_path))
+    git(root, "init", "-q")
+    git(root, "add", "manage.py", "requirements.txt", "app.py", "app/__init__.py")
+    git(root, "add", "-f", "db.sqlite3", ".env")  # committed on purpose (or by mistake)
+    git(root, "commit", "-qm", "init")
+    b = build(root, CONFIG)
+    assert set(b.files) == SHIPPED | {"db.sqlite3", ".env"}
+    assert "db.sqlite3" not in warning_for(b, "SQLite")  # only the untracked ones
+    assert ".env," not in warning_for(b, ".env files")
+    secret = warning_for(b, "secret-looking")
+    assert secret.startswith("shipping secret-looking files: .env:"), secret
+    # Untracked files that ship make the release dirty; the left-out junk does not.
+    (root / ".gitignore").write_text("tools/keep.py\n.env.example\ncache.db\n")
+    git(root, "add", ".gitignore")
+    git(root, "commit", "-qm", "ignore")
+    clean = build(root, CONFIG)
+    assert not clean.dirty and not [w for w in clean.warnings if "uncommitted" in w]
+
+
+def test_a_gitignored_venv_is_not_mentioned(tmp_path: Path) -> None:
+    root = junk(project(tmp_path))
+    (root / ".gitignore").write_text(".venv/\nenv/\ntools/\nnode_modules/\n__pycache__/\n"
+                                     "*.pyc\n*.db*\n*.sqlite3\n.env*\n!.env.example\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "init")
+    b = build(root, CONFIG)
+    assert set(b.files) == {"app.py", "manage.py", "requirements.txt", "app/__init__.py",
+                            ".env.example", ".gitignore"}
+    assert b.warnings == ()
+
+
+def test_include_ships_what_is_left_out_by_default_and_silences_the_secret_warning(
+        tmp_path: Path) -> None:
+    root = junk(project(tmp_path))
+    (root / "certs").mkdir()
+    (root / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (root / "id_ed25519.pub").write_text("ssh-ed25519 AAAA\n")
+    (root / "gcp-credentials.json").write_text("{}\n")
+    warned = build(root, CONFIG)
+    assert "certs/ca.pem, gcp-credentials.json" in warning_for(warned, "secret-looking")
+    assert "id_ed25519.pub" not in warning_for(warned, "secret-looking")
+    b = build(root, with_include("db.sqlite3", "node_modules", "certs/*.pem"))
+    assert {"db.sqlite3", "node_modules/left-pad/i.js", "certs/ca.pem"} <= set(b.files)
+    assert not [w for w in b.warnings if "node_modules" in w]
+    assert "db.sqlite3" not in warning_for(b, "SQLite")
+    assert "certs/ca.pem" not in warning_for(b, "secret-looking")
+
+
+@pytest.mark.parametrize("glob", ["/etc/passwd", "../other", "", "a/../../b"])
+def test_include_globs_stay_inside_the_project(glob: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        with_include(glob)
+    assert "project.include" in "\n".join(exc.value.details())

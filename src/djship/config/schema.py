@@ -62,6 +62,18 @@ class Project(Strict):
     requirements: str = "requirements.txt"
     manage: str = "manage.py"
     system_packages: list[str] = Field(default_factory=list)
+    # Globs of files to ship although djship leaves them out by default (virtualenvs,
+    # node_modules, bytecode, local SQLite files, .env) or warns about them (secret-looking).
+    include: list[str] = Field(default_factory=list)
+
+    @field_validator("include")
+    @classmethod
+    def _include(cls, v: list[str]) -> list[str]:
+        for glob in v:
+            if not glob.strip("/") or glob.startswith("/") or ".." in glob.split("/"):
+                raise ValueError(f"{glob!r}: expected a glob relative to the project, "
+                                 'e.g. "db.sqlite3" or "vendor/venv"')
+        return v
 
     @model_validator(mode="after")
     def _app_present(self) -> Project:

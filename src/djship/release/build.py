@@ -8,18 +8,19 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from djship.config import Config
 from djship.errors import UsageError
-from djship.release import poetry
+from djship.release import exclude, poetry
 from djship.release import python as pyreq
 
-SKIP_DIRS = {".git", ".djship", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", ".tox", "staticfiles"}
-SKIP_SUFFIXES = (".pyc", ".pyo", ".sqlite3")
+# Tool caches and djship's own folder: never part of a release, left out without a word.
+SKIP_DIRS = {".git", ".djship", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox",
+             "staticfiles"}
 DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", ".python-version")
 # Python files that can change what collectstatic collects: settings (INSTALLED_APPS,
 # STATICFILES_DIRS, STORAGES), app configs, custom storages and finders. Every other file
@@ -65,27 +66,47 @@ def _git(root: Path, *args: str) -> str | None:
 DJSHIP_CONFIG = re.compile(r"djship(\.[A-Za-z0-9_-]+)?\.toml")
 
 
-def list_files(root: Path) -> tuple[list[str], str, bool]:
-    """Files to ship (git's view when a repository, else a filtered walk), commit, dirty."""
+class Listing(NamedTuple):
+    """The files a release ships, where they come from, and what was left out."""
+
+    files: list[str]
+    commit: str
+    dirty: bool
+    warnings: list[str]
+
+
+def list_files(root: Path, include: Iterable[str] = ()) -> Listing:
+    """Files to ship: git's tracked files plus the untracked ones it does not ignore (or a
+    walk outside git), less what djship leaves out by default unless ``include`` names it."""
+    excluder = exclude.Excluder(root, include)
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is not None:
-        listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                      "--", ".") or ""
-        files = [f for f in listed.split("\0")
-                 if f and not f.startswith(".djship/") and (root / f).is_file()]
+        tracked = _git_files(root, "--cached")
+        # What the user has not committed yet nor ignored: no .gitignore yet, say.
+        untracked = [f for f in _git_files(root, "--others", "--exclude-standard")
+                     if excluder.keep(f)]
+        files = [f for f in {*tracked, *untracked}
+                 if not f.startswith(".djship/") and (root / f).is_file()]
         commit = (_git(root, "rev-parse", "--short=8", "HEAD") or "").strip()
         status = (_git(root, "status", "--porcelain", "--", ".") or "").splitlines()
-        # An uncommitted djship.<env>.toml is not part of the release (it never ships).
-        dirty = any(not DJSHIP_CONFIG.fullmatch(Path(line[3:].strip('"')).name)
-                    for line in status if line.strip())
-        return sorted(files), commit, dirty
+        # Changes to tracked files, or new files that ship (not a new .venv left out); an
+        # uncommitted djship.<env>.toml is not part of the release (it never ships).
+        changed = [line[3:].strip('"') for line in status
+                   if line.strip() and not line.startswith("??")] + untracked
+        dirty = any(not DJSHIP_CONFIG.fullmatch(Path(f).name) for f in changed)
+        return Listing(sorted(files), commit, dirty, excluder.warnings())
     files = []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in names:
-            if not name.endswith(SKIP_SUFFIXES):
-                files.append(str((Path(folder) / name).relative_to(root)))
-    return sorted(files), "", False
+        here = Path(folder).relative_to(root)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS
+                         and not excluder.skip_folder((here / d).as_posix()))
+        files += [rel for rel in ((here / n).as_posix() for n in names) if excluder.keep(rel)]
+    return Listing(sorted(files), "", False, excluder.warnings())
+
+
+def _git_files(root: Path, *which: str) -> list[str]:
+    listed = _git(root, "ls-files", "-z", *which, "--", ".") or ""
+    return [f for f in listed.split("\0") if f]
 
 
 def requirement_includes(root: Path, main: str, *, constraints: bool = True) -> list[str]:
@@ -158,7 +179,8 @@ def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]
 
 def build(root: Path, config: Config, *, clean: bool = False, now: float | None = None) -> Build:
     """Collect the release: refuse uncommitted changes with ``clean``, else warn about them."""
-    files, commit, dirty = list_files(root)
+    include = config.project.include
+    files, commit, dirty, left_out = list_files(root, include)
     # djship's own config is not the app's: it stays on the deploying machine.
     files = [f for f in files if not DJSHIP_CONFIG.fullmatch(f)]
     if not files:
@@ -180,7 +202,8 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     # Uncommitted changes make another release of the same commit: named by content.
     release_id = f"{stamp}-{content[:12] if dirty or not commit else commit}"
-    warnings = ("uncommitted changes are included in this release",) if dirty else ()
+    warnings = (*(["uncommitted changes are included in this release"] if dirty else []),
+                *left_out, *exclude.secret_warning(exclude.secret_looking(files, include)))
     # The venv's packages (the admin's static files, say) are static inputs too.
     static = hashlib.sha256(f"{static}\0{deps}".encode()).hexdigest()
     return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings,
