@@ -48,6 +48,7 @@ from helpers import (
 )
 
 from djship.sandbox.records import SandboxInfo
+from djship.steps.tools import envtool_file
 
 LOAD_CLIENTS = 8
 MIN_LOAD_SECONDS = 15.0
@@ -617,9 +618,14 @@ def test_env_set_multi_line_secret_reaches_the_app_byte_for_byte(
              + '"quoted" \\back\\slash\\ $HOME ${X} `tick` \'single\' # ; =x\\n\r\n'
              + "\n  indented line\t\n-----END PRIVATE KEY-----\n")
     before = live_unit(sandbox)
+    # A helper from an older djship (one that refused line breaks) is brought up to date.
+    helper = envtool_file()
+    sandbox.run(f"echo '# an older helper' >> {helper.path}")
     run = djship_with_input(project, "env", "set", "FOO=-", stdin=value)
     try:
         assert run.returncode == 0, str(run)
+        assert sandbox.run(["sha256sum", helper.path]).stdout.split()[0] == \
+            hashlib.sha256(helper.content).hexdigest()
         assert f"restarted {SITE} on release" in run.stderr, str(run)
         assert not [line for line in body if line in run.output], str(run)
         unit = live_unit(sandbox)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
 from djship.ops import envvars
 from djship.ops.restore import Restore
+from djship.steps import tools
 from djship.transport.base import Result
-from djship.transport.recording import RecordingTransport
+from djship.transport.recording import RecordingTransport, Sent
 from djship.ui import UI
 
 CONFIG = validate({
@@ -110,8 +112,21 @@ def test_restore_refused_while_a_deploy_holds_the_lock() -> None:
                 if any(f"systemctl {verb}" in s for verb in ("stop", "start", "restart"))]
 
 
-def env_change(changed: list[str]) -> dict[str, RecordingTransport]:
-    return fakes({"envtool.py": Result(0, json.dumps({"changed": changed}), "")})
+HELPER = tools.envtool_file()
+HELPER_CURRENT = Result(0, f"stat|{HELPER.path}|755|root|root\n"
+                        f"{hashlib.sha256(HELPER.content).hexdigest()}  {HELPER.path}\n", "")
+
+
+def env_change(changed: list[str], helper: Result = HELPER_CURRENT
+               ) -> dict[str, RecordingTransport]:
+    # The helper's probe names envtool.py too: its answer must match first.
+    return fakes({"sha256sum --": helper,
+                  "envtool.py": Result(0, json.dumps({"changed": changed}), "")})
+
+
+def requests(t: RecordingTransport) -> list[Sent]:
+    """What was sent to the env helper (the scripts that have a stdin)."""
+    return [s for s in t.sent if s.kind == "run" and s.stdin]
 
 
 def test_env_set_sends_values_on_stdin_to_every_app_host() -> None:
@@ -119,16 +134,29 @@ def test_env_set_sends_values_on_stdin_to_every_app_host() -> None:
     env_cmd.apply(context(CONFIG, hosts), "blog",
                   envvars.EnvChange({"FOO": "s3cret-value"}, []), restart=False)
     for t in hosts.values():
-        (sent,) = t.sent
-        assert "s3cret-value" not in sent.text
+        (sent,) = requests(t)
+        assert not [s for s in t.sent if "s3cret-value" in s.text]
         assert json.loads(sent.stdin or b"")["set"] == {"FOO": "s3cret-value"}
+        assert not [s for s in t.sent if s.kind == "put"]  # the helper is current
+
+
+def test_env_set_brings_an_older_helper_up_to_date_first() -> None:
+    hosts = env_change(["FOO"], helper=Result(0, "", ""))
+    env_cmd.apply(context(CONFIG, hosts), "blog", envvars.EnvChange({"FOO": "a\nb"}, []),
+                  restart=False)
+    for t in hosts.values():
+        kinds = [("put " + s.text) if s.kind == "put" else "request" if s.stdin else "run"
+                 for s in t.sent]
+        assert kinds.index(f"put {HELPER.path}") < kinds.index("request"), kinds
+        assert t.files[HELPER.path] == HELPER.content
 
 
 def test_env_set_without_a_change_does_not_restart() -> None:
     hosts = env_change([])
     env_cmd.apply(context(CONFIG, hosts), "blog", envvars.EnvChange({"FOO": "x"}, []),
                   restart=True)
-    assert all(len(t.sent) == 1 for t in hosts.values())  # no lock, no restart
+    for t in hosts.values():  # no lock, no restart
+        assert not [s for s in t.scripts() if "/srv/blog/.lock" in s or "systemctl" in s]
 
 
 def test_short_values_are_not_masked_long_ones_are() -> None:
@@ -174,9 +202,9 @@ def test_env_set_dash_sends_all_of_stdin_byte_for_byte(monkeypatch: pytest.Monke
     run = invoke_env(monkeypatch, hosts, ["set", "--no-restart", "KEY=-"], value.encode())
     assert run.exit_code == 0, run.output
     for t in hosts.values():
-        (sent,) = t.sent
+        (sent,) = requests(t)
         assert json.loads(sent.stdin or b"")["set"] == {"KEY": value}
-        assert "BKcwggSj" not in sent.text
+        assert not [s for s in t.sent if "BKcwggSj" in s.text]
 
 
 def test_env_set_dash_drops_the_line_ending_of_a_single_line() -> None:

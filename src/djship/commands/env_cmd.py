@@ -15,6 +15,7 @@ from djship.ops import envvars
 from djship.paths import SitePaths
 from djship.release.deploy import Activate
 from djship.runner import Runner
+from djship.steps import tools
 
 
 def app_hosts(ctx: Context, site: str) -> list[Host]:
@@ -85,6 +86,7 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
         ctx.transport(host).connect()
     changed_any = False
     for host in hosts:
+        update_helper(ctx, runner, host)
         res = runner.check(ctx.transport(host), script, "env", stdin=stdin,
                            hint="hosts listed above as changed have the new values already")
         changed = json.loads(res.stdout)["changed"]
@@ -99,6 +101,17 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
     else:
         ctx.ui.info("not restarted (--no-restart): `djship run` sees the change now, the "
                     "running app after the next `djship deploy`")
+
+
+def update_helper(ctx: Context, runner: Runner, host: Host) -> None:
+    """Bring djship's env helper on the host up to date, as a deploy would: one from an
+    older djship refuses values of several lines."""
+    step = tools.envtool_step()
+    plan = step.plan(runner.read_fact(ctx.transport(host), step))
+    for action in plan.actions:
+        runner.apply(ctx.transport(host), step.name, action)
+    if plan.changes:
+        ctx.ui.step(host.name, step.name, "changed", "updated djship's env helper")
 
 
 def read_stdin_values(values: dict[str, str]) -> None:
