@@ -416,7 +416,7 @@ def test_outside_git_the_newcomers_junk_stays_home_and_each_kind_is_named_once(
     assert "data.db-journal, db.sqlite3, notes.db" in sqlite and "cache.db" not in sqlite
     dotenv = warning_for(b, ".env files")
     assert ".env, .env.production" in dotenv and ".env.example" not in dotenv
-    assert 'include = [".env"]' in dotenv
+    assert 'include = [".env"]' in dotenv and ".gitignore" not in dotenv
     assert len(b.warnings) == 5  # one line per kind, no secret-looking file ships
 
 
@@ -429,6 +429,7 @@ def test_in_git_untracked_junk_is_left_out_committed_files_ship(tmp_path: Path) 
     b = build(root, CONFIG)
     assert set(b.files) == SHIPPED | {"db.sqlite3", ".env"}
     assert "db.sqlite3" not in warning_for(b, "SQLite")  # only the untracked ones
+    assert warning_for(b, "SQLite").endswith("; or add them to .gitignore")
     assert ".env," not in warning_for(b, ".env files")
     secret = warning_for(b, "secret-looking")
     assert secret.startswith("shipping secret-looking files: .env:"), secret

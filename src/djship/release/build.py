@@ -94,14 +94,14 @@ def list_files(root: Path, include: Iterable[str] = ()) -> Listing:
         changed = [line[3:].strip('"') for line in status
                    if line.strip() and not line.startswith("??")] + untracked
         dirty = any(not DJSHIP_CONFIG.fullmatch(Path(f).name) for f in changed)
-        return Listing(sorted(files), commit, dirty, excluder.warnings())
+        return Listing(sorted(files), commit, dirty, excluder.warnings(in_git=True))
     files = []
     for folder, dirs, names in os.walk(root):
         here = Path(folder).relative_to(root)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS
                          and not excluder.skip_folder((here / d).as_posix()))
         files += [rel for rel in ((here / n).as_posix() for n in names) if excluder.keep(rel)]
-    return Listing(sorted(files), "", False, excluder.warnings())
+    return Listing(sorted(files), "", False, excluder.warnings(in_git=False))
 
 
 def _git_files(root: Path, *which: str) -> list[str]:

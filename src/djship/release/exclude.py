@@ -121,15 +121,17 @@ class Excluder:
             self._folders[folder] = folder_kind(self.root, folder)
         return self._folders[folder]
 
-    def warnings(self) -> list[str]:
-        """One line for each kind left out: what, why, and how to ship it anyway."""
+    def warnings(self, *, in_git: bool) -> list[str]:
+        """One line for each kind left out: what, why, and how to ship it anyway (or, in
+        git, how to stop hearing about it)."""
         out = []
         for kind, (label, why) in KINDS.items():
             paths = sorted(self.left_out.get(kind, ()))
             if paths:
+                quiet = "; or add them to .gitignore" if in_git else ""
                 out.append(f"not shipped: {label} {listing(paths)} ({why}); to ship one "
                            f'anyway: [project] include = ["{paths[0].rstrip("/")}"] in '
-                           "djship.toml")
+                           f"djship.toml{quiet}")
         return out
 
 
