@@ -27,6 +27,7 @@ from djship.release.record import (
     static_fingerprint,
 )
 from djship.release.state import META, HostState
+from djship.remote.envtool import quote
 from djship.shell import Command, Script
 from djship.steps import workers
 from djship.steps.tools import envtool_file
@@ -102,9 +103,6 @@ def release_env(site: Site) -> bytes:
     It lives in the release, so the new slot starts with the new values, the old one keeps
     its own, and a rollback brings the old ones back.
     """
-    def quote(value: str) -> str:
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
     lines = [f"{k}={quote(v)}" for k, v in sorted(site.env.items())]
     return ("# djship: [sites.*.env] of this release\n" + "\n".join(lines) + "\n").encode()
 
