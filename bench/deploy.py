@@ -17,7 +17,8 @@ shows "site version N", or the stylesheet has the new rule), asked every 0.1 s f
 with the Host header each nginx answers to; a no-op until the command exits. One untimed
 one-line redeploy of each follows the cold deploy, as on a server deployed to before, and
 every timed run starts after ``--pause`` idle seconds (djship stops the old slot 3 s after a
-deploy, in the background: a user does not redeploy within seconds either).
+deploy, in the background: a user does not redeploy within seconds either) and 30 requests
+to the page (so every gunicorn worker has imported the code it serves, as on a live site).
 
 On the last round's servers: static throughput (wrk, ``Accept-Encoding: gzip``, on the
 stylesheet, bounded in time), and failed requests during one one-line redeploy of each under
@@ -147,6 +148,7 @@ class Bench:
             return Sample(error="its cold deploy failed in this round")
         commands = site.cold() if case == "cold" else [site.redeploy()]
         time.sleep(self.pause)  # the previous deploy's background work (drain, prune) ends
+        site.serve_a_while()
         sample = timed(commands, site.env(), visible)
         if case == "cold" and not sample.ok:
             self.broken.add(site.label)
@@ -214,10 +216,17 @@ class Bench:
 
 # --- reporting ---------------------------------------------------------------------------
 
+def why(sample: Sample) -> str:
+    """What went wrong, in one line: the command, and the last line it printed."""
+    lines = [x.strip() for x in sample.error.splitlines() if x.strip()] or ["?"]
+    first = lines[0].split(":", 1)[0]
+    return f"{first}: {lines[-1][:200]}" if len(lines) > 1 else lines[0][:240]
+
+
 def fmt(sample: Sample) -> str:
     """A sample for the progress lines."""
     if not sample.ok:
-        return f"FAILED ({sample.error.splitlines()[0][:160] if sample.error else '?'})"
+        return f"FAILED ({why(sample)})"
     return f"{sample.seconds:6.2f}s (command {sample.command_seconds:.2f}s)"
 
 
@@ -316,7 +325,7 @@ def print_loaded(results: Results) -> None:
     """Failed requests during one redeploy of each under load."""
     for label, loaded in results.loaded.items():
         r = loaded.result
-        state = "ok" if loaded.sample.ok else f"FAILED: {loaded.sample.error[:120]}"
+        state = "ok" if loaded.sample.ok else f"FAILED: {why(loaded.sample)}"
         print(f"- under load, {label}: {r.failures} of {r.total} requests failed "
               f"({loaded.rate():.0f} req/s for {loaded.seconds:.0f}s on / and {CSS_URL}; "
               f"statuses {dict(r.statuses)}; redeploy {loaded.sample.seconds:.2f}s, {state})"

@@ -107,6 +107,13 @@ class Site:
         path.write_text("\n".join([*lines, f".bench {{ --change: {marker}; }}"]) + "\n")
         self.changed(f"css {marker}")
 
+    def serve_a_while(self, requests: int = 30) -> None:
+        """Ask for the page a few times, so that every gunicorn worker has imported the code
+        it serves, as on a live site (an idle worker would import the new code on its first
+        request, before any restart)."""
+        for _ in range(requests):
+            fetch(self.box.address, self.host_header, "/")
+
     def serves_version(self, version: int) -> bool:
         """Whether its page shows "site version N"."""
         status, body = fetch(self.box.address, self.host_header, "/")
