@@ -298,3 +298,16 @@ def test_code_only_change_skips_the_server_check_when_checks_ran_locally(
     (tmp_path / "blog" / "migrations").mkdir()
     (tmp_path / "blog" / "migrations" / "0002_x.py").write_text("x = 1\n")
     assert "check" in deploy(build(tmp_path, CONFIG, now=1764900001), checks=True)
+
+
+def test_a_draining_old_slot_is_not_taken_for_a_leftover() -> None:
+    from djship.release import state as facts
+
+    draining = facts.parse(Result(0, "slot:green\nidle:active active draining\n", ""))
+    stray = facts.parse(Result(0, "slot:green\nidle:inactive active \n", ""))
+    assert not draining.idle_active and stray.idle_active
+    from djship.paths import SitePaths
+    from djship.release.phases import plan_clean
+
+    assert not [a for a in plan_clean(SitePaths("blog"), draining).actions
+                if "stop slot" in a.summary]

@@ -75,7 +75,11 @@ def probe(p: SitePaths) -> Script:
         cmd(raw(f'live=$(cat {p.live_slot} 2>/dev/null || echo none); case "$live" in '
                 'blue) idle=green;; green) idle=blue;; *) idle=;; esac; '
                 f'[ -z "$idle" ] || echo "idle:$(systemctl is-active djship-{p.site}@$idle.service '
-                f'djship-{p.site}@$idle.socket 2>/dev/null | tr "\\n" " " || true)"')),
+                f'djship-{p.site}@$idle.socket 2>/dev/null | tr "\\n" " " || true)'
+                # A slot still draining after the last switch (its delayed stop pending) is
+                # not a leftover of an interrupted run.
+                f'$(systemctl is-active --quiet djship-{p.site}-retire-$idle.timer '
+                '2>/dev/null && echo draining)"')),
         cmd(raw(f"systemctl list-units --type=scope --plain --no-legend "
                 f"'djship-{p.site}-run-*' 2>/dev/null | awk '{{print \"scope:\" $1}}' || true")),
         cmd("echo", raw(f'"envtool:$(sha256sum {ENVTOOL} 2>/dev/null | cut -c1-64)"')),
@@ -117,7 +121,8 @@ def parse(result: Result) -> HostState:
         elif key == "venv":
             venvs.append(value.strip())
         elif key == "idle":
-            idle = bool({"active", "activating", "reloading"} & set(value.split()))
+            words = set(value.split())
+            idle = bool({"active", "activating", "reloading"} & words) and "draining" not in words
         elif key == "scope":
             scopes.append(value.strip())
         elif key == "envtool":
