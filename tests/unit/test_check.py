@@ -127,3 +127,27 @@ def test_deploy_output_is_parsed_into_findings() -> None:
     found = deploy_findings(proc)
     assert next((f.level, f.code, f.fix) for f in found) == ("error", "security.E100", "do this")
     assert found[1].level == "warning" and found[1].code == "security.W004"
+
+
+def test_settings_part_is_skipped_only_when_settings_passed(project: Path) -> None:
+    # A fresh startproject's settings have errors (hard-coded SECRET_KEY, DEBUG...): with
+    # settings_passed the two settings imports are not run, check --deploy still is.
+    config = load(project)[0]
+    full = {f.code for f in run_check(project, config, "site")}
+    partial = {f.code for f in run_check(project, config, "site", settings_passed=True)}
+    assert "settings.secret_key" in full and "settings.secret_key" not in partial
+    assert "security.W004" in partial  # from check --deploy, which reads the whole app
+
+
+def test_settings_key_follows_settings_not_app_code(project: Path) -> None:
+    from djship.release.build import build
+    from djship.settings import gate
+
+    config = load(project)[0]
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    key = gate.settings_key(build(project, config), config, "site")
+    (project / "mysite" / "views.py").write_text("X = 1\n")
+    assert gate.settings_key(build(project, config), config, "site") == key
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\nEXTRA = 1\n")
+    assert gate.settings_key(build(project, config), config, "site") != key

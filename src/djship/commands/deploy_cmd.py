@@ -78,14 +78,22 @@ def preflight(state: State, ctx: Context, site: str, b: Build) -> None:
     if gate.passed_before(ctx.root, site, key):
         ctx.ui.step("local", "check", "ok", "passed before for these files and this config")
         return
-    findings = deploy_check(ctx.root, ctx.config, site)
+    # Settings unchanged since they passed (only app code changed): only `check --deploy`
+    # runs again, not the two settings imports beside it.
+    skey = gate.settings_key(b, ctx.config, site)
+    settings_passed = bool(b.checks_hash) and gate.passed_before(ctx.root, f"{site}::settings",
+                                                                 skey)
+    findings = deploy_check(ctx.root, ctx.config, site, settings_passed=settings_passed)
     gate.remember(ctx.root, site, key, findings)
+    gate.remember(ctx.root, f"{site}::settings", skey, findings)
     errors = [f for f in findings if f.level == "error"]
     warnings = [f for f in findings if f.level == "warning"]
     if errors:
         print_findings(state, errors)
     took = time.monotonic() - began
-    summary = f"{len(errors)} error(s), {len(warnings)} warning(s)"
+    summary = f"{len(errors)} error(s), {len(warnings)} warning(s)" + \
+        (" (settings unchanged since they passed: check --deploy only)" if settings_passed
+         else "")
     if warnings:
         summary += f" ({', '.join(dict.fromkeys(f.code for f in warnings))}: `djship check` " \
                    "explains them)"

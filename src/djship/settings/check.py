@@ -41,8 +41,12 @@ class Finding:
     fix: str
 
 
-def run_check(root: Path, config: Config, site: str) -> list[Finding]:
-    """Every problem that would break or weaken the site in production; empty when none."""
+def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = False
+              ) -> list[Finding]:
+    """Every problem that would break or weaken the site in production; empty when none.
+
+    ``settings_passed``: the settings and what they read are unchanged since they passed,
+    so only `check --deploy` (which reads the whole app) runs again."""
     root = root.resolve()
     findings = project_findings(root, config, site)
     manage = root / config.project.manage
@@ -55,23 +59,25 @@ def run_check(root: Path, config: Config, site: str) -> list[Finding]:
         env = production_env(config, site, Path(tmp))
         # Three independent Python processes: run them side by side (a deploy waits on them).
         imports = [pool.submit(import_settings, python, manage.parent, module, env.values)
-                   for _ in range(2)]
+                   for _ in range(0 if settings_passed else 2)]
         deploy = pool.submit(manage_check_deploy, python, manage, env.values)
-        try:
-            first, again = (f.result() for f in imports)
-        except SettingsImportError as exc:
-            code = ENV_ONLY_ON_SERVERS if exc.type_name == "KeyError" else "settings.import"
-            return [*findings, Finding("error", code, exc.message, _import_fix(exc))]
-        findings += settings_findings(first, again, env.values, config, site)
+        if imports:
+            try:
+                first, again = (f.result() for f in imports)
+            except SettingsImportError as exc:
+                code = ENV_ONLY_ON_SERVERS if exc.type_name == "KeyError" else "settings.import"
+                return [*findings, Finding("error", code, exc.message, _import_fix(exc))]
+            findings += settings_findings(first, again, env.values, config, site)
         plain_http = env.values.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
         findings += deploy_findings(deploy.result(), plain_http)
     return findings
 
 
-def deploy_check(root: Path, config: Config, site: str) -> list[Finding]:
+def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool = False
+                 ) -> list[Finding]:
     """`run_check` for `djship deploy`: without a local Django, the file checks and a warning."""
     try:
-        findings = run_check(root, config, site)
+        findings = run_check(root, config, site, settings_passed=settings_passed)
     except DjangoNotImportable as exc:
         return [*project_findings(root.resolve(), config, site),
                 Finding("warning", "check.skipped", f"settings not checked: {exc.message}",

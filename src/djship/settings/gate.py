@@ -34,6 +34,14 @@ def check_key(b: Build, config: Config, site: str) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+def settings_key(b: Build, config: Config, site: str) -> str:
+    """What the settings part of the checks depends on: settings and migrations
+    (Build.checks_hash), dependencies, site config, djship, the Python."""
+    parts = [__version__, "settings", b.checks_hash, b.deps_hash,
+             config_fingerprint(config, site), project_python(b.root)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
 def passed_before(root: Path, site: str, key: str) -> bool:
     """True when the checks passed for exactly this key (the last pass per site is kept)."""
     try:
