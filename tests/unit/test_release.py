@@ -13,7 +13,7 @@ from djship.paths import SitePaths, other_slot
 from djship.release import python as pyreq
 from djship.release import scripts, state
 from djship.release.build import Build, build, hash_files, requirement_includes, static_input
-from djship.release.deploy import pending_migrations, risky_operations
+from djship.release.check import pending_migrations, risky_operations
 from djship.transport.base import Result
 
 CONFIG = validate({

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
@@ -14,7 +13,6 @@ from djship.paths import other_slot
 from djship.plan import Plan, Run
 from djship.release import check, diagnose, scripts
 from djship.release.build import Build
-from djship.release.check import pending_migrations, risky_operations
 from djship.release.phases import (
     Shipment,
     checks_stand,
@@ -33,8 +31,7 @@ from djship.release.phases import (
 from djship.release.pipeline import Pipeline, Target
 from djship.release.record import fingerprint
 from djship.runner import Interrupted
-
-__all__ = ["Activate", "Deploy", "dry_run", "pending_migrations", "risky_operations"]
+from djship.shell import Script
 
 
 class Background:
@@ -48,12 +45,13 @@ class Background:
 
     def start(self) -> None:
         """Begin the job (nothing when there is none)."""
-        if self.job is None:
+        job = self.job
+        if job is None:
             return
 
         def run() -> None:
             try:
-                self.job() if self.job else None
+                job()
             except BaseException as exc:  # handed to wait(), in the deploy's thread
                 self.error = exc
 
@@ -105,8 +103,9 @@ class Release(Pipeline):
             self.config, self.site, t.state, slot=t.slot, roles=t.host.roles,
             release=release_for(t), prune=prune))
 
-    def stop_remote(self) -> None:
-        """Before undoing: end what this run still runs on the servers (cut short)."""
+    def leftovers(self) -> Script | None:
+        """What ends this run's commands still running on a host, before its undo."""
+        return None
 
     def guarded(self, body: Callable[[], None]) -> None:
         """Run ``body``; on any failure or interruption before the switch, undo it all."""
@@ -114,8 +113,7 @@ class Release(Pipeline):
             body()
         except BaseException:
             if not self.committed:
-                self.stop_remote()
-                self.undo_all()
+                self.undo_all(first=self.leftovers())
             raise
 
 
@@ -131,14 +129,10 @@ class Deploy(Release):
         self.release = build.release_id
         self.checks = Background(checks)
 
-    def stop_remote(self) -> None:
-        """End this deploy's commands still running on the servers (their ssh connection
-        was cut, or Ctrl-C stopped the local side): a migration rolls back, a build stops."""
-        def stop(t: Target) -> None:
-            t.transport.run(scripts.stop_scopes(self.paths, self.release))
-
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.targets)))) as pool:
-            list(pool.map(stop, self.targets))
+    def leftovers(self) -> Script:
+        """This deploy's scopes: their commands outlive a cut ssh connection or Ctrl-C;
+        stopping them rolls a migration back and ends a build."""
+        return scripts.stop_scopes(self.paths, self.release)
 
     def unchanged(self) -> bool:
         """True when every host already runs exactly this code, config and environment."""

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TypeVar
 
 from djship.config import Host
 from djship.context import Context
@@ -36,6 +37,7 @@ from djship.shell import Script
 from djship.steps import workers
 from djship.transport.base import Transport
 
+R = TypeVar("R")
 LOCK_STALE_AFTER = 3600.0  # a lock older than this (seconds) is taken over, whoever held it
 HOLDER = re.compile(r"^(?P<who>\S+)@(?P<machine>\S+) pid (?P<pid>\d+) since .* "
                     r"\(epoch (?P<epoch>\d+)\)$")
@@ -144,8 +146,7 @@ class Pipeline:
                 self.ctx.ui.step(t.name, name, "ok", detail or "", time.monotonic() - start)
             return None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(chosen)))) as pool:
-            errors = [e for e in pool.map(one, chosen) if e is not None]
+        errors = [e for e in self.each(one, chosen) if e is not None]
         self.raise_if_stopped()
         if len(errors) == 1:
             raise errors[0]
@@ -178,16 +179,25 @@ class Pipeline:
         """Run a script on a target, raising a located failure."""
         return self.runner.check(t.transport, script, step, hint=hint).stdout
 
-    def undo_all(self) -> None:
-        """Undo, on every host at once, what this run did (newest first)."""
+    def each(self, fn: Callable[[Target], R], targets: Sequence[Target] | None = None
+             ) -> list[R]:
+        """``fn`` on every target (or those given) at once; the results in target order."""
+        chosen = list(self.targets if targets is None else targets)
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(chosen)))) as pool:
+            return list(pool.map(fn, chosen))
+
+    def undo_all(self, first: Script | None = None) -> None:
+        """Undo, on every host at once, what this run did (newest first); ``first`` runs
+        before the undo on each host (ending what the run still runs there)."""
         if self.dry_run:
             return
 
         def one(t: Target) -> list[str]:
+            if first is not None:
+                t.transport.run(first)
             return self.runner.undo(t.transport, t.journal)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.targets)))) as pool:
-            problems = [p for found in pool.map(one, self.targets) for p in found]
+        problems = [p for found in self.each(one) for p in found]
         for problem in problems:
             self.ctx.ui.warn(problem)
 
