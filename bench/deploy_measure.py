@@ -200,20 +200,6 @@ def static_rate(wrk: str, address: str, host: str, path: str, *, seconds: int,
 
 # --- failed requests under load ----------------------------------------------------------
 
-class PacedLoad(Load):
-    """tests/support/load.py's Load, each client sending at most one request every
-    ``interval`` seconds, so the load is steady (about clients / interval requests a second)
-    instead of saturating the server."""
-
-    def __init__(self, *args: object, interval: float, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.interval = interval
-
-    def _record(self, status: str, ok: bool, error: str = "", seconds: float = 0.0) -> None:
-        super()._record(status, ok, error, seconds)
-        self._stop.wait(max(0.0, self.interval - seconds))
-
-
 @dataclass
 class Loaded:
     """A deploy under load: the sample, what the clients saw, and for how long."""
@@ -231,8 +217,8 @@ def under_load(address: str, host: str, paths: list[str], deploy: Callable[[], S
                rate: float = 50.0, clients: int = 5) -> Loaded:
     """Run ``deploy`` while ``clients`` clients send about ``rate`` requests a second in all
     to ``paths`` (from 2 s before the deploy until 3 s after it)."""
-    load = PacedLoad(address, host, paths, concurrency=clients, max_seconds=600,
-                     interval=clients / rate)
+    load = Load(address, host, paths, concurrency=clients, max_seconds=600,
+                interval=clients / rate)
     began = time.monotonic()
     with load:
         time.sleep(2)

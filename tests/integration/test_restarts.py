@@ -57,48 +57,16 @@ def project(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> P
     return proj
 
 
-class PacedLoad(Load):
-    """Load whose clients together send about ``rate`` requests a second (a slow answer
-    slows its client; nothing is sent faster to catch up)."""
-
-    def __init__(self, address: str, paths: list[str], rate: float, clients: int) -> None:
-        super().__init__(address, DOMAIN, paths, concurrency=clients, max_seconds=300,
-                         timeout=30.0)
-        self.interval = clients / rate
-
-    def _client(self) -> None:
-        i = 0
-        while not self._stop.is_set() and time.monotonic() < self.deadline:
-            began = time.monotonic()
-            self._one(self.paths[i % len(self.paths)])
-            i += 1
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
-
-    def _one(self, path: str) -> None:
-        import http.client
-
-        from tests.support.load import _no_time_wait
-
-        conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
-        began = time.monotonic()
-        try:
-            conn.request("GET", path, headers={"Host": self.host_header})
-            resp = conn.getresponse()
-            resp.read()
-            if conn.sock is not None:
-                _no_time_wait(conn.sock)
-            self._record(str(resp.status), 200 <= resp.status < 300,
-                         f"{path}: HTTP {resp.status}", time.monotonic() - began)
-        except OSError as exc:
-            self._record(type(exc).__name__, False, f"{path}: {exc}", time.monotonic() - began)
-        finally:
-            conn.close()
+def paced(sandbox: SandboxInfo, paths: list[str]) -> Load:
+    """About RATE requests a second from CLIENTS clients, page and stylesheet alternating."""
+    return Load(sandbox.address, DOMAIN, paths, concurrency=CLIENTS, max_seconds=300,
+                timeout=30.0, interval=CLIENTS / RATE)
 
 
 @contextmanager
 def paced_load(sandbox: SandboxInfo, paths: list[str]) -> Iterator[LoadResult]:
     """Paced load around the block: SETTLE seconds before and after it."""
-    load = PacedLoad(sandbox.address, paths, RATE, CLIENTS)
+    load = paced(sandbox, paths)
     with load:
         time.sleep(SETTLE)
         yield load.result
@@ -216,7 +184,7 @@ def test_after_a_reboot_no_request_fails_once_the_server_accepts_connections(
         wait_port(sandbox.address, 80, up=False, seconds=90)
         # The load starts the moment nginx accepts again (before SSH answers, or after).
         wait_port(sandbox.address, 80, up=True, seconds=180)
-        load = PacedLoad(sandbox.address, paths, RATE, CLIENTS)
+        load = paced(sandbox, paths)
         with load:
             time.sleep(20)
             result = load.stop()

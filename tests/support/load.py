@@ -39,11 +39,15 @@ class Load:
 
     def __init__(self, address: str, host_header: str, paths: list[str], *,
                  concurrency: int = 10, max_seconds: float = 120.0, port: int = 80,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, interval: float = 0.0) -> None:
         self.address, self.host_header, self.paths, self.port = address, host_header, paths, port
         self.concurrency = concurrency
         # Per request. A slow answer is not a failed one: tests on a busy machine raise it.
         self.timeout = timeout
+        # Paced: each client sends at most one request every ``interval`` seconds (a steady
+        # load of about concurrency / interval a second; a slow answer slows its client and
+        # nothing is sent faster to catch up). 0: as fast as the server answers.
+        self.interval = interval
         self.deadline = time.monotonic() + max_seconds
         self.result = LoadResult()
         self._stop = threading.Event()
@@ -97,6 +101,7 @@ class Load:
                              time.monotonic() - began)
             finally:
                 conn.close()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
 
 def _no_time_wait(sock: socket.socket) -> None:
