@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 
 from djship.config import Config
 from djship.errors import UsageError
-from djship.paths import TOOLS, UV, SitePaths, other_slot
+from djship.paths import RELEASE_STATIC, TOOLS, UV, SitePaths, other_slot
 from djship.release import poetry
 from djship.release import python as pyreq
 from djship.shell import Command, Script, cmd, raw
@@ -24,7 +24,6 @@ UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=
           "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1", f"UV_PYTHON_INSTALL_DIR={TOOLS}/python")
 PYTHON_MISSING = "djship: python:"
 PYTHON_INSTALL_TIMEOUT = 300
-RELEASE_STATIC = ".static"
 VENV_DONE = ".djship-complete"
 RELEASE_ENV = ".djship-env"
 
