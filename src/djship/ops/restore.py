@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from djship.errors import DjshipError, UsageError
 from djship.ops import db
-from djship.release import scripts
+from djship.release.phases import health_check
 from djship.release.pipeline import Pipeline, Target
 from djship.steps.provision import job_host
 
@@ -83,7 +83,6 @@ class Restore(Pipeline):
     def start_again(self) -> None:
         """Start each host's live slot, health-check web hosts, restart workers."""
         site = self.config.sites[self.site]
-        host_header = site.domains[0] if site.domains else "localhost"
 
         # Started again even after Ctrl-C: the interruption is raised once the app is back.
         interrupted = self.stopping.is_set()
@@ -97,9 +96,7 @@ class Restore(Pipeline):
                 return "no release yet"
             self.run(t, "start", db.start_app(self.paths, slot),
                      hint="the app did not come back: see its log above")
-            self.run(t, "health", scripts.health(self.paths, slot, host_header,
-                                                 site.health_path, site.health_timeout,
-                                                 https=site.tls.enabled),
+            self.run(t, "health", health_check(site, self.paths, slot),
                      hint="the app runs on the restored data but fails its health check")
             return f"{slot} serving again"
 

@@ -205,12 +205,16 @@ def plan_start(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
                        f"start slot {slot} with {release}", undo=(stop_slot(p, slot),)))
 
 
-def plan_health(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
-    """Health-check the started slot on its socket as nginx would ask (Host, scheme)."""
+def health_check(site: Site, p: SitePaths, slot: str) -> Script:
+    """The slot's health check as nginx would ask: the site's Host, and its scheme."""
     host = site.domains[0] if site.domains else "localhost"
-    return Plan.of(Run(scripts.health(p, slot, host, site.health_path, site.health_timeout,
-                                      https=site.tls.enabled),
-                       f"{slot} serving {release} healthy"))
+    return scripts.health(p, slot, host, site.health_path, site.health_timeout,
+                          https=site.tls.enabled)
+
+
+def plan_health(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
+    """Health-check the started slot on its socket."""
+    return Plan.of(Run(health_check(site, p, slot), f"{slot} serving {release} healthy"))
 
 
 def plan_switch(p: SitePaths, state: HostState, slot: str | None, release: str) -> Plan:
