@@ -133,6 +133,7 @@ class Background:
     out: Path
     err: Path
     began: float
+    control_dir: Path
 
     @property
     def pid(self) -> int:
@@ -156,10 +157,14 @@ def start_djship(project: Project, *args: str) -> Background:
     argv = [DJSHIP, "-C", str(project.root), "-e", "test", *args]
     folder = Path(tempfile.mkdtemp(prefix="djship-safety-"))
     out, err = folder / "stdout", folder / "stderr"
+    # Its own folder for ssh control sockets, so its connections are told apart from the
+    # ones every other djship run shares (the folder is created 0700 by djship).
+    control = folder / "cp"
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL,
-                                env=djship_env(), start_new_session=True)
-    return Background(proc, argv, out, err, time.monotonic())
+                                env=djship_env({"DJSHIP_SSH_CONTROL_DIR": str(control)}),
+                                start_new_session=True)
+    return Background(proc, argv, out, err, time.monotonic(), control)
 
 
 def _stat(pid: int) -> tuple[str, str, int] | None:
@@ -184,14 +189,14 @@ def children(pid: int, comm: str) -> list[int]:
     return found
 
 
-def control_masters(djship_pid: int) -> list[int]:
+def control_masters(control_dir: Path) -> list[int]:
     """The ssh ControlMaster processes of one djship run.
 
-    djship's control sockets live in /tmp/djship-<its pid>-XXXX/ (transport/ssh.py
-    control_dir); the master that ControlPersist puts in the background renames itself
+    start_djship gives each run its own control folder (DJSHIP_SSH_CONTROL_DIR); the
+    master that ControlPersist puts in the background renames itself
     ``ssh: <socket path> [mux]``.
     """
-    prefix = f"/tmp/djship-{djship_pid}-".encode()
+    prefix = f"{control_dir}/".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -277,9 +282,10 @@ def interrupt(bg: Background, how: str) -> float:
     elif how == "SIGKILL":
         os.kill(bg.pid, signal.SIGKILL)
     elif how == "cut":
-        masters = control_masters(bg.pid)
+        masters = control_masters(bg.control_dir)
         if not masters:
-            raise TriggerMissed(f"no ssh ControlMaster of djship pid {bg.pid} found")
+            raise TriggerMissed(f"no ssh ControlMaster of djship pid {bg.pid} found "
+                                f"(under {bg.control_dir})")
         for pid in masters:
             os.kill(pid, signal.SIGKILL)
     else:
@@ -304,9 +310,9 @@ def wait_group_gone(pgid: int, seconds: float) -> float:
     return time.monotonic() - began
 
 
-def end_leftovers(djship_pid: int) -> None:
-    """Stop the ssh masters a dead djship run left behind (started by this test)."""
-    for pid in control_masters(djship_pid):
+def end_leftovers(bg: Background) -> None:
+    """Stop the ssh masters a djship run left behind (started by this test)."""
+    for pid in control_masters(bg.control_dir):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
 
@@ -493,7 +499,7 @@ def interrupted_deploy(project: Project, sandbox: SandboxInfo, phase: str, how: 
             refuse_rollback(project, sandbox, rid, next_run, result)
     removed_markers(sandbox, tok)
     if bg is not None:
-        end_leftovers(bg.pid)
+        end_leftovers(bg)
     return result
 
 

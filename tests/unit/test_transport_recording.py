@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from djship.config.schema import Host
 from djship.shell import Script, cmd
+from djship.transport import ssh
 from djship.transport.base import Result
 from djship.transport.local import LocalTransport
 from djship.transport.recording import RecordingTransport
 from djship.transport.ssh import (
     SshTransport,
     connection_hint,
+    control_path,
     put_script,
     ssh_options,
     transient,
@@ -47,6 +52,62 @@ def test_ssh_options_use_identity_and_known_hosts() -> None:
     assert "BatchMode=yes" in opts and "-p" in opts and "2222" in opts
     assert "/k/id" in opts and "StrictHostKeyChecking=yes" in opts
     assert "ControlPath=none" in ssh_options(host, multiplex=False)
+
+
+@pytest.fixture
+def control_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DJSHIP_SSH_CONTROL_DIR for one test."""
+    folder = tmp_path / "cp"
+    monkeypatch.setenv("DJSHIP_SSH_CONTROL_DIR", str(folder))
+    monkeypatch.setattr(ssh, "_CONTROL_DIR", None)
+    return folder
+
+
+def test_control_connections_are_kept_in_one_private_folder(control_folder: Path) -> None:
+    host = Host(name="w", address="192.0.2.1")
+    path = control_path(host)
+    assert path.startswith(f"{control_folder}/") and path.endswith("-%C")
+    assert control_folder.stat().st_mode & 0o777 == 0o700
+    assert control_path(host) == path  # the next run finds the same connection
+
+
+def test_default_control_socket_fits_in_a_unix_socket_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DJSHIP_SSH_CONTROL_DIR", raising=False)
+    monkeypatch.setattr(ssh, "_CONTROL_DIR", None)
+    path = control_path(Host(name="w", address="192.0.2.1"))
+    assert path.startswith(f"/tmp/djship-{os.getuid()}/")
+    # sun_path holds 108 bytes; ssh expands %C to 40 hex digits and first binds a temporary
+    # name 17 characters longer.
+    assert len(path) - 2 + 40 + 17 < 108
+
+
+def test_control_connection_is_never_shared_across_keys_or_rebuilt_servers(
+        control_folder: Path, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("192.0.2.1 ssh-ed25519 AAAAold\n")
+    host = Host(name="w", address="192.0.2.1", identity_file="/k/a", known_hosts_file=str(known))
+    first = control_path(host)
+    assert control_path(host.model_copy(update={"identity_file": "/k/b"})) != first
+    known.write_text("192.0.2.1 ssh-ed25519 AAAAnew\n")  # same address, a new server
+    assert control_path(host) != first
+
+
+def test_a_control_folder_others_can_write_is_not_used(control_folder: Path) -> None:
+    control_folder.mkdir(mode=0o777)
+    os.chmod(control_folder, 0o777)  # mkdir's mode is cut by the umask
+    path = control_path(Host(name="w", address="192.0.2.1"))
+    assert not path.startswith(f"{control_folder}/")
+    assert Path(path).parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_closing_leaves_the_shared_connection_to_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **_: calls.append(argv))
+    t = SshTransport(Host(name="w", address="192.0.2.1"))
+    t._connected = True
+    t.close()
+    assert calls == []  # no `ssh -O exit`: another run may be using the connection
 
 
 def test_non_root_runs_through_sudo() -> None:

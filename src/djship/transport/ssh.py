@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -37,27 +39,64 @@ def transient(stderr: str) -> bool:
     return any(word in text for word in TRANSIENT)
 
 
+CONTROL_DIR_ENV = "DJSHIP_SSH_CONTROL_DIR"
+CONTROL_PERSIST = 60  # seconds a control connection outlives the last command using it
+
 _CONTROL_DIR: Path | None = None
 
 
-def control_dir() -> Path:
-    """This process's private folder for control sockets.
+def _private_dir(path: Path) -> bool:
+    """Create ``path`` (0700) unless it exists; True if it is a real folder of ours that
+    nobody else can write to (a world-writable /tmp lets anyone create the name first)."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
 
-    Per process, so one djship run never reuses or closes another run's connection (a
-    refused deploy must not cut the one that holds the lock), and a connection opened with
-    one key is never reused for a host entry naming another. Short, for the socket limit.
+
+def control_dir() -> Path:
+    """The folder for control sockets, kept between runs like tmux's ``/tmp/tmux-UID``.
+
+    A control connection lives on for CONTROL_PERSIST seconds after a command, so the next
+    djship command to the same host skips the SSH handshake (0.5-1 s). Runs never close a
+    connection (another run may be using it); a connection is matched to one host entry by
+    its socket name (see control_path). ``DJSHIP_SSH_CONTROL_DIR`` names another folder.
+    If the folder is not ours alone, this run uses a private one that goes with it.
     """
     global _CONTROL_DIR
     if _CONTROL_DIR is None or not _CONTROL_DIR.is_dir():
-        _CONTROL_DIR = Path(tempfile.mkdtemp(prefix=f"djship-{os.getpid()}-", dir="/tmp"))
-        atexit.register(shutil.rmtree, _CONTROL_DIR, True)
+        wanted = Path(os.environ.get(CONTROL_DIR_ENV) or f"/tmp/djship-{os.getuid()}")
+        if not _private_dir(wanted):
+            wanted = Path(tempfile.mkdtemp(prefix=f"djship-{os.getpid()}-", dir="/tmp"))
+            atexit.register(shutil.rmtree, wanted, True)
+        _CONTROL_DIR = wanted
     return _CONTROL_DIR
+
+
+def control_path(host: Host) -> str:
+    """The socket of ``host``'s control connection.
+
+    ssh's ``%C`` tells hosts, ports and users apart; the prefix adds what else decides who
+    we talk to and as whom: the key, and the pinned host key (a server rebuilt at the same
+    address gets a new connection, never the old one's).
+    """
+    pinned = b""
+    if host.known_hosts_file:
+        with contextlib.suppress(OSError):
+            pinned = Path(host.known_hosts_file).expanduser().read_bytes()
+    key = hashlib.sha256(b"\0".join(
+        [str(host.identity_file or "").encode(), str(host.known_hosts_file or "").encode(),
+         pinned])).hexdigest()[:10]
+    return f"{control_dir()}/{key}-%C"
 
 
 def ssh_options(host: Host, *, multiplex: bool = True) -> list[str]:
     """The ssh options djship adds; everything else comes from the user's ssh config."""
-    opts = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir()}/%C",
-            "-o", "ControlPersist=60"] if multiplex else ["-o", "ControlPath=none"]
+    opts = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_path(host)}",
+            "-o", f"ControlPersist={CONTROL_PERSIST}"] if multiplex else ["-o", "ControlPath=none"]
     opts += [
         "-o", "BatchMode=yes",
         "-o", "ConnectTimeout=10",
@@ -255,10 +294,9 @@ class SshTransport:
         return shlex.join(["ssh", *ssh_options(self.host)])
 
     def close(self) -> None:
-        """Stop the control master."""
-        if self._connected:
-            subprocess.run([*self._base, "-O", "exit"], capture_output=True, check=False)
-            self._connected = False
+        """Done with this host. The control connection stays for CONTROL_PERSIST seconds,
+        for the next command (this run's or another's); only ssh itself ends it."""
+        self._connected = False
 
 
 def put_script(path: str, mode: int, owner: str, group: str) -> Script:
