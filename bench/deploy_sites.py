@@ -148,6 +148,14 @@ class DjshipSite(Site):
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
 
+    def env(self) -> dict[str, str]:
+        """As installed: pip compiles a package's bytecode at install, so djship runs from
+        its .pyc files (a shell with PYTHONDONTWRITEBYTECODE would compile every module on
+        every run, 0.1-0.2 s that no user pays)."""
+        env = super().env()
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
+
     def djship(self, *args: str) -> list[str]:
         """A djship command line for this project."""
         return [self.executable, "-C", str(self.root), *args]
