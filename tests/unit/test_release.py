@@ -12,7 +12,14 @@ from djship.errors import ConfigError, UsageError
 from djship.paths import SitePaths, other_slot
 from djship.release import python as pyreq
 from djship.release import scripts, state
-from djship.release.build import Build, build, hash_files, requirement_includes, static_input
+from djship.release.build import (
+    Build,
+    asset,
+    build,
+    hash_files,
+    requirement_includes,
+    static_input,
+)
 from djship.release.check import pending_migrations, risky_operations
 from djship.transport.base import Result
 
@@ -324,17 +331,6 @@ def test_every_process_reads_its_own_release_static_root() -> None:
     assert f"[ -e {P.release(RID)}/.static ] || ln -s /srv/blog/shared/static" in start
 
 
-def test_control_sockets_are_private_to_this_process() -> None:
-    import os
-
-    from djship.transport.ssh import control_dir
-
-    folder = control_dir()
-    assert str(os.getpid()) in folder.name and folder.is_dir()
-    assert oct(folder.stat().st_mode & 0o777) == "0o700"
-    assert len(str(folder / ("x" * 40))) < 100  # room for %C under the socket path limit
-
-
 def test_check_sees_packages_in_nested_requirement_files(tmp_path: Path) -> None:
     from djship.settings.deps import declared
 
@@ -476,3 +472,27 @@ def test_include_globs_stay_inside_the_project(glob: str) -> None:
     with pytest.raises(ConfigError) as exc:
         with_include(glob)
     assert "project.include" in "\n".join(exc.value.details())
+
+
+def test_local_checks_key_ignores_static_assets_only(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "notes" / "static" / "notes").mkdir(parents=True)
+    css = root / "notes" / "static" / "notes" / "site.css"
+    css.write_text("body {}\n")
+    first = build(root, CONFIG)
+    css.write_text("body { color: red }\n")
+    second = build(root, CONFIG)
+    assert second.content_hash != first.content_hash  # it ships
+    assert second.checked_hash == first.checked_hash  # no check reads it
+    (root / "notes" / "static" / "notes" / "loader.py").write_text("x = 1\n")
+    (root / "notes" / "templates").mkdir()
+    (root / "notes" / "templates" / "page.html").write_text("{% load static %}\n")
+    assert build(root, CONFIG).checked_hash != second.checked_hash  # code and templates do
+
+
+@pytest.mark.parametrize(("rel", "is_asset"), [
+    ("notes/static/notes/site.css", True), ("static/js/app.min.js", True),
+    ("static/img/logo.PNG", True), ("assets/site.css", False), ("static/conf.py", False),
+    ("notes/templates/static/x.html", False), ("mystatic/site.css", False)])
+def test_what_counts_as_a_static_asset(rel: str, is_asset: bool) -> None:
+    assert asset(rel) is is_asset

@@ -26,6 +26,10 @@ DEPENDENCY_FILES = ("requirements", "uv.lock", "poetry.lock", "pyproject.toml", 
 # STATICFILES_DIRS, STORAGES), app configs, custom storages and finders. Every other file
 # that is not Python (CSS, JS, images, templates...) counts too.
 _STATIC_PY = re.compile(r"(^|/)(settings[^/]*|apps\.py|[^/]*(storage|finder|static)[^/]*)(/|$)")
+# Static assets: what collectstatic copies and no Django check reads (a folder named
+# ``static`` anywhere, a file type no Python code is): their bytes change no check's answer.
+_ASSET = re.compile(r"(^|/)static/(.+/)?[^/]+\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|"
+                    r"woff2?|ttf|otf|eot|scss|less)$", re.I)
 _INCLUDE = re.compile(r"^\s*(-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
@@ -48,6 +52,8 @@ class Build:
     static_hash: str = ""
     # Hash of the migrations and settings (see check_input()); "" = always check.
     checks_hash: str = ""
+    # Hash of every file but static assets (see asset()): what the local checks read.
+    checked_hash: str = ""
 
     def fingerprint(self, config_json: str) -> str:
         """Identity of what would run: code plus the site's config."""
@@ -136,6 +142,11 @@ def static_input(rel: str) -> bool:
     return not rel.endswith(".py") or bool(_STATIC_PY.search(rel))
 
 
+def asset(rel: str) -> bool:
+    """Is this a static asset (CSS, JS, an image or font under a ``static`` folder)?"""
+    return bool(_ASSET.search(rel))
+
+
 class Hashes(NamedTuple):
     """Content hashes of a release's files."""
 
@@ -143,12 +154,13 @@ class Hashes(NamedTuple):
     deps: str  # the dependency files
     static: str  # the files static_input() keeps
     checks: str  # the files check_input() keeps
+    checked: str  # every file but static assets
 
 
 def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozenset()
                ) -> Hashes:
     """Hash every file once, feeding the content, dependency and static-input hashes."""
-    total, deps, static, checks = (hashlib.sha256() for _ in range(4))
+    total, deps, static, checks, checked = (hashlib.sha256() for _ in range(5))
     for rel in files:
         path = root / rel
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -161,7 +173,10 @@ def hash_files(root: Path, files: list[str], extra_deps: frozenset[str] = frozen
             static.update(line)
         if check_input(rel):
             checks.update(line)
-    return Hashes(total.hexdigest(), deps.hexdigest(), static.hexdigest(), checks.hexdigest())
+        if not asset(rel):
+            checked.update(line)
+    return Hashes(total.hexdigest(), deps.hexdigest(), static.hexdigest(), checks.hexdigest(),
+                  checked.hexdigest())
 
 
 def check_input(rel: str) -> bool:
@@ -193,7 +208,7 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
                          hint="check project.manage in djship.toml and that it is not ignored")
     includes = frozenset(requirement_includes(root, config.project.requirements)
                          if config.project.dependencies == "requirements" else ())
-    content, deps, static, checks = hash_files(root, files, includes)
+    content, deps, static, checks, checked = hash_files(root, files, includes)
     app_dir = (root / config.project.manage).parent
     python = tuple(pyreq.read_requirements(root, app_dir, config.project.python))
     generated = generated_files(root, config)
@@ -207,7 +222,7 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     # The venv's packages (the admin's static files, say) are static inputs too.
     static = hashlib.sha256(f"{static}\0{deps}".encode()).hexdigest()
     return Build(root, tuple(files), content, deps, commit, dirty, release_id, warnings,
-                 generated, python, static, checks)
+                 generated, python, static, checks, checked)
 
 
 def config_fingerprint(config: Config, site: str) -> str:

@@ -28,8 +28,9 @@ def passed_file() -> Path:
 
 
 def check_key(b: Build, config: Config, site: str) -> str:
-    """What the checks' answer depends on: shipped files, site config, djship, the Python."""
-    parts = [__version__, b.content_hash, config_fingerprint(config, site),
+    """What the checks' answer depends on: shipped files (but static assets: a changed
+    stylesheet changes no check's answer), site config, djship, the Python."""
+    parts = [__version__, b.checked_hash or b.content_hash, config_fingerprint(config, site),
              project_python(b.root)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
