@@ -209,7 +209,10 @@ def test_nginx_serves_the_live_release_static_first_precompressed(kind: str) -> 
             assert "Strict-Transport-Security" in block
     for block in (plain, fallback):
         assert "expires 1h;" in block
-        assert "open_file_cache" not in block  # a plain name follows `current` at once
+    for block in (hashed, plain, fallback_hashed, fallback):
+        # kept open, misses (no .gz) remembered: safe because a switch reloads nginx
+        # after moving `current` (test_switch_moves_current_before_nginx_reloads)
+        assert "open_file_cache max=" in block and "open_file_cache_errors on;" in block
     # pages (proxied) are still compressed on the fly
     server_level = conf[:conf.index(HASHED)]
     assert "gzip on;" in server_level and "gzip_proxied any;" in server_level
@@ -328,3 +331,10 @@ def test_precompress_links_the_live_release_gz_for_unchanged_files(tmp_path: Pat
     inodes = {f: f.stat().st_ino for f in new.rglob("*.gz")}
     run_precompress(new, live)
     assert {f: f.stat().st_ino for f in new.rglob("*.gz")} == inodes
+
+
+def test_switch_moves_current_before_nginx_reloads() -> None:
+    # nginx workers keep static files open through `current`: only workers started by the
+    # reload, after `current` moved, may open the new release's files.
+    text = scripts.switch(P, "green", RID).render()
+    assert text.index(f"mv -Tf {P.current}.new {P.current}") < text.index("systemctl reload nginx")

@@ -349,6 +349,9 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
     Only the live slot is enabled (its socket and app), so a reboot brings back that one,
     through its socket; the other is disabled here (its stop is retire's, after the drain).
     ``--no-reload``: the links only matter at boot, and a daemon-reload costs time.
+    ``current`` moves before nginx reloads: the static files it serves through ``current``
+    are cached open (open_file_cache) by each nginx worker, and only the workers the reload
+    starts, after the move, may cache the new release's.
     """
     up = p.nginx_upstream
     return Script.of([
@@ -356,9 +359,9 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
         cmd("mv", "-f", "--", up + ".djship-new", up),
         cmd(raw("if ! nginx -t -q; then"), "mv", "-f", "--", up + ".djship-old", up,
             raw("; exit 1; fi")),
+        *point_current(p, release_id).commands,
         cmd("systemctl", "reload", "nginx"),
         cmd("rm", "-f", "--", up + ".djship-old"),
-        *point_current(p, release_id).commands,
         cmd("printf", "%s\\n", slot, raw(f"> {p.live_slot}.new")),
         cmd("mv", "-f", p.live_slot + ".new", p.live_slot),
         cmd("systemctl", "enable", "--quiet", "--no-reload", *p.slot_units(slot)),
