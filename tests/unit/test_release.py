@@ -496,3 +496,37 @@ def test_local_checks_key_ignores_static_assets_only(tmp_path: Path) -> None:
     ("notes/templates/static/x.html", False), ("mystatic/site.css", False)])
 def test_what_counts_as_a_static_asset(rel: str, is_asset: bool) -> None:
     assert asset(rel) is is_asset
+
+
+@pytest.mark.parametrize(("states", "active", "idle"), [
+    ("active\nactive\nactive\nactive\n", True, False),  # the idle slot drains: no leftover
+    ("active\nactive\nactive\ninactive\n", True, True),  # left running by a cut-short run
+    ("failed\ninactive\ninactive\ninactive\n", False, False)])
+def test_state_probe_runs_and_reads_units_in_one_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, states: str, active: bool,
+        idle: bool) -> None:
+    import subprocess
+
+    from djship import paths
+
+    monkeypatch.setattr(paths, "SRV_ROOT", str(tmp_path / "srv"))
+    p = SitePaths("blog")
+    (tmp_path / "srv" / "blog" / "releases" / RID).mkdir(parents=True)
+    (tmp_path / "srv" / "blog" / "live-slot").write_text("blue\n")
+    (tmp_path / "srv" / "blog" / "current").symlink_to(p.release(RID))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    (tmp_path / "states").write_text(states)
+    (fake / "systemctl").write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        f'[ "$1" = is-active ] && cat {tmp_path / "states"}\nexit 3\n')
+    (fake / "systemctl").chmod(0o755)
+    out = subprocess.run(["bash", "-c", state.probe(p).render()], capture_output=True, text=True,
+                         env={"PATH": f"{fake}:/usr/bin:/bin"}, check=True)
+    st = state.parse(Result(0, out.stdout, out.stderr))
+    assert st.current == RID and st.live_slot == "blue"
+    assert st.slot_active is active and st.idle_active is idle
+    assert st.incomplete == (RID,)  # no meta written: never completed
+    assert len(calls.read_text().splitlines()) == 2  # is-active for all four, list-units
+    assert "python3 -c" not in out.stderr
