@@ -15,6 +15,7 @@ import tomlkit
 from djship.config import CONFIG_NAME, validate
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
+from djship.settings.dbchoice import choose_database
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Placeholders that validate but are obviously not real: example.com and an address from
@@ -53,7 +54,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequence[str] = (),
-                  host: str | None = None) -> str:
+                  host: str | None = None, database: str = "postgres") -> str:
     """The commented djship.toml text for a detected project."""
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     package = settings.split(".")[0]
@@ -65,7 +66,7 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
         wsgi=wsgi, asgi=info.asgi, dependencies=info.dependencies or "requirements",
         requirements=info.requirements or "requirements.txt", manage=info.manage,
         site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
-        host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS,
+        host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
     )
 
 
@@ -102,7 +103,10 @@ def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
     if not force:
         _refuse_overwrite(root)
     info = detect(root)
-    text = render_config(info)
+    choice = choose_database(info.app_dir, info.settings, info.name)
+    if choice.note:
+        info.notes.append(choice.note)
+    text = render_config(info, database=choice.database)
     # Never write a file that djship itself would reject.
     validate(tomllib.loads(text))
     path = root / CONFIG_NAME

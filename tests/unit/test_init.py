@@ -178,3 +178,45 @@ def test_commented_keys_validate_when_uncommented(tmp_path: Path) -> None:
     assert len(variants) > 10
     for text in variants:
         validate(tomllib.loads(text))
+
+
+SQLITE_ONLY = '''from pathlib import Path
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+'''
+
+
+@pytest.mark.parametrize(("settings", "database"), [
+    (SQLITE_ONLY, "sqlite"),
+    (SQLITE_ONLY + 'import dj_database_url\nDATABASES["default"] = dj_database_url.config()\n',
+     "postgres"),
+    ('import environ\nenv = environ.Env()\nDATABASES = {"default": env.db()}\n', "postgres"),
+    ('import os\nDATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", '
+     '"NAME": os.environ.get("DATABASE_URL", "x")}}\n', "postgres"),
+    ('DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "shop"}}\n',
+     "postgres"),
+    ("DEBUG = False\n", "postgres"),  # no DATABASES at all: `init --settings` proposes one
+])
+def test_init_writes_sqlite_for_settings_that_know_only_sqlite(
+        tmp_path: Path, settings: str, database: str) -> None:
+    root = build(tmp_path / "shop", shop(**{"shop/settings.py": settings}))
+    result = run_init(root, force=False)
+    data = tomllib.loads(result.path.read_text())
+    assert data["sites"]["shop"]["database"] == database
+    said = [n for n in result.notes if n.startswith('database = "sqlite"')]
+    if database == "sqlite":  # and it says which, and what to run for DATABASE_URL
+        assert len(said) == 1 and "`djship init --settings`" in said[0], result.notes
+        assert 'sites.shop.database = "postgres"' in said[0]
+    else:
+        assert not said, result.notes
+
+
+def test_split_settings_that_know_only_sqlite_choose_sqlite(tmp_path: Path) -> None:
+    root = build(tmp_path / "shop", shop(**{
+        "manage.py": MANAGE.replace("shop.settings", "shop.settings.local"),
+        "shop/settings.py": "", "shop/settings/__init__.py": "",
+        "shop/settings/base.py": SQLITE_ONLY, "shop/settings/local.py": "from .base import *\n",
+        "shop/settings/production.py": "from .base import *\nDEBUG = False\n"}))
+    (root / "shop/settings.py").unlink()
+    result = run_init(root, force=False)
+    assert tomllib.loads(result.path.read_text())["sites"]["shop"]["database"] == "sqlite"
