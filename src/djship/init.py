@@ -16,6 +16,7 @@ from djship.config import CONFIG_NAME, validate
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
 from djship.settings.dbchoice import choose_database
+from djship.settings.health import find_health_path
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Placeholders that validate but are obviously not real: example.com and an address from
@@ -54,7 +55,8 @@ def _environment() -> jinja2.Environment:
 
 
 def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequence[str] = (),
-                  host: str | None = None, database: str = "postgres") -> str:
+                  host: str | None = None, database: str = "postgres",
+                  health_path: str = "/") -> str:
     """The commented djship.toml text for a detected project."""
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     package = settings.split(".")[0]
@@ -67,6 +69,7 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
         requirements=info.requirements or "requirements.txt", manage=info.manage,
         site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
         host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
+        health_path=health_path,
     )
 
 
@@ -108,7 +111,13 @@ def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
         info.notes.append(choice.note)
     text = render_config(info, database=choice.database)
     # Never write a file that djship itself would reject.
-    validate(tomllib.loads(text))
+    config = validate(tomllib.loads(text))
+    health = find_health_path(root, config, info.name)
+    if health.note:
+        info.notes.append(health.note)
+    if health.path:
+        text = render_config(info, database=choice.database, health_path=health.path)
+        validate(tomllib.loads(text))
     path = root / CONFIG_NAME
     _write_atomic(path, text)
     return path, info

@@ -207,7 +207,7 @@ def test_health_failure_says_which_knob_to_turn() -> None:
     assert "--unix-socket /run/djship-blog/blue/app.sock" in text
     assert "no HTTP answer on /healthz within 5s" in text
     assert "raise sites.blog.health_timeout" in text
-    assert "set sites.blog.health_path to a URL that does" in text
+    assert "set sites.blog.health_path in djship.toml to a URL that does" in text
     # The explanation comes after the journal, so it ends the error's output.
     assert text.index("journalctl") < text.index("no HTTP answer")
     assert "X-Forwarded-Proto" not in text

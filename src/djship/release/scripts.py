@@ -321,9 +321,11 @@ def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float,
                 "SECURE_SSL_REDIRECT = os.environ.get('SECURE_SSL_REDIRECT', '0') == '1'), "
                 f"or enable TLS with {key}.tls")
     moved = (f"health check: {path} answered HTTP $code, a redirect to $where (wanted 2xx): "
-             f"set {key}.health_path to the page it redirects to, or to a URL that answers 200")
+             f"set {key}.health_path in djship.toml to the page it redirects to, or to a URL "
+             "that answers 200")
     wrong = (f"health check of {path} answered HTTP $code (wanted 2xx) within {secs}s; "
-             f"if {path} is not meant to answer 200, set {key}.health_path to a URL that does")
+             f"if {path} is not meant to answer 200, set {key}.health_path in djship.toml to a "
+             "URL that does")
     redirect = (f'elif [ "${{where#https://}}" != "$where" ] && [ {int(https)} = 0 ]; then '
                 f'echo "{to_https}" >&2; '
                 f'elif [ "${{code#3}}" != "$code" ]; then echo "{moved}" >&2; ')
