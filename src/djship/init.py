@@ -13,6 +13,7 @@ import jinja2
 import tomlkit
 
 from djship.config import CONFIG_NAME, validate
+from djship.config.python import parse as parse_python
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
 from djship.settings.dbchoice import choose_database
@@ -64,13 +65,21 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
     template = _environment().get_template("djship.toml.j2")
     return template.render(
         missing=info.missing, settings_values=info.settings_values,
-        name=info.name, python=info.python, settings=settings, package=package,
+        name=info.name, python=_python(info.python_spec), settings=settings, package=package,
         wsgi=wsgi, asgi=info.asgi, dependencies=info.dependencies or "requirements",
         requirements=info.requirements or "requirements.txt", manage=info.manage,
         site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
         host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
         health_path=health_path,
     )
+
+
+def _python(spec: str | None) -> str | None:
+    """``spec`` when project.python can hold it (djship reads requires-python anyway)."""
+    try:
+        return spec and parse_python(spec, "project.python").spec
+    except UsageError:
+        return None
 
 
 def _refuse_overwrite(root: Path) -> None:

@@ -50,7 +50,8 @@ class ProjectInfo:
     asgi: str | None = None
     dependencies: Dependencies | None = None
     requirements: str | None = None
-    python: str | None = None
+    python: str | None = None  # the lowest "X.Y" the project runs on (for export)
+    python_spec: str | None = None  # what it asks for, as project.python would say it
     settings_values: dict[str, SettingValue] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -70,6 +71,7 @@ def detect(root: Path) -> ProjectInfo:
     _detect_apps(info)
     _detect_dependencies(info)
     info.python = detect_python([root, info.app_dir])
+    info.python_spec = python_spec([root, info.app_dir])
     if info.python is None:
         info.missing.append("Python version: no .python-version, runtime.txt or requires-python")
     return info
@@ -310,6 +312,25 @@ def detect_python(folders: list[Path]) -> str | None:
             pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python"))
         if isinstance(spec, str) and (version := minimum_python(spec)):
             return version
+    return None
+
+
+def python_spec(folders: list[Path]) -> str | None:
+    """The project's Python as written: "3.12" from .python-version or runtime.txt (3.12.x),
+    else requires-python (or poetry's python) verbatim."""
+    for folder in dict.fromkeys(folders):
+        for name in (".python-version", "runtime.txt"):
+            try:
+                text = (folder / name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if m := re.search(r"(\d+)\.(\d+)", text):
+                return f"{m.group(1)}.{m.group(2)}"
+        pyproject = _read_pyproject(folder) or {}
+        spec = pyproject.get("project", {}).get("requires-python") or (
+            pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python"))
+        if isinstance(spec, str) and spec.strip():
+            return spec.strip()
     return None
 
 

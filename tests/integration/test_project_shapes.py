@@ -263,8 +263,8 @@ def sites(servers: tuple[SandboxInfo, SandboxInfo],
     base = tmp_path_factory.mktemp("shapes")
     made = {name: Site(name, make_shape(base, name, files(), bookworm), bookworm)
             for name, files in BOOKWORM_SHAPES.items()}
-    made["py312"] = Site("py312", make_shape(base, "py312", {
-        **uv_project("py312", ">=3.12"), ".python-version": "3.12\n"}, trixie), trixie)
+    made["py312"] = Site("py312", make_shape(base, "py312", uv_project("py312", ">=3.12"),
+                                             trixie), trixie)
     firsts = [made["split"], made["py312"]]
     with ThreadPoolExecutor(DEPLOYS_AT_ONCE) as pool:
         list(pool.map(_provision, firsts))  # one per server: these may run side by side
@@ -434,18 +434,28 @@ def test_compiled_dependency_missing_library_is_named(sites: dict[str, Site]) ->
 def test_python_from_requires_python_uses_trixie_system_python(sites: dict[str, Site]) -> None:
     site = deployed(sites["py312"])
     about = site.about()
-    assert about["python"] == "3.13"  # >=3.12 (and .python-version 3.12): the system's 3.13
+    assert about["python"] == "3.13"  # >=3.12: the system's 3.13
     assert venv_python(site).startswith("/usr/bin/python3")
     assert site.sandbox.run("cat /etc/debian_version").stdout.startswith("13")
 
 
-def test_python_the_server_lacks_is_refused_clearly(sites: dict[str, Site]) -> None:
+@pytest.mark.parametrize(("path", "text", "needs"), [
+    ("pyproject.toml", '[project]\nname = "split"\nversion = "1"\nrequires-python = "==3.10.*"\n',
+     "==3.10.* (requires-python in pyproject.toml)"),
+    # The issue: "3.12" was read as "3.12 or newer", and uv was asked to download 3.14.
+    (".python-version", "3.12\n", "3.12 (.python-version)"),
+])
+def test_python_the_server_lacks_is_refused_clearly(sites: dict[str, Site], path: str,
+                                                    text: str, needs: str) -> None:
     site = deployed(sites["split"])
-    text = refused_change(site, "venv", "needs Python 3.10", lambda p: p.write(
-        "pyproject.toml", '[project]\nname = "split"\nversion = "1"\n'
-                          'requires-python = "==3.10.*"\n'))
-    headline = next(ln for ln in text.splitlines() if ln.startswith("error:"))
-    assert "needs Python ==3.10.* (requires-python in pyproject.toml)" in headline, text
-    assert f"the server has Python {SYSTEM_PYTHON}" in headline, text
-    assert "uv python install 3.10" in headline, text
+    stderr = refused_change(site, "python", f"needs Python {needs}",
+                            lambda p: p.write(path, text))
+    headline = next(ln for ln in stderr.splitlines() if ln.startswith("error:"))
+    assert f"needs Python {needs}" in headline, stderr
+    assert f"the server has Python {SYSTEM_PYTHON}" in headline, stderr
+    assert "nothing was installed" in headline and "3.14" not in stderr, stderr
+    assert "ways out" in stderr and 'python_source = "uv"' in stderr, stderr
+    assert f"relax the requirement so that Python {SYSTEM_PYTHON} satisfies it" in stderr
+    # No download was tried: uv has no interpreter of its own on the server.
+    assert site.sandbox.run("ls /opt/djship/python 2>/dev/null | wc -l").stdout.strip() == "0"
     assert site.about()["settings_name"] == "production"

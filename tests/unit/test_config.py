@@ -54,7 +54,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     (('address = "192.0.2.10"', 'address = "192.0.2.10"\nport = 70000'), "hosts[0].port: Input should be less than or equal to 65535"),
     (('address = "192.0.2.10"', 'address = "192.0.2.10"\nroles = ["web", "cache"]'), "hosts[0].roles[1]: Input should be"),
     (('[sites.blog]', '[sites.Blog]'), "sites.Blog: site names are lower-case"),
-    (('name = "mysite"', 'name = "mysite"\npython = "three"'), 'project.python: expected "3.12" (3.12 or newer) or a specifier'),
+    (('name = "mysite"', 'name = "mysite"\npython = "three"'), 'project.python: expected "3.12" (any 3.12.x) or a specifier'),
     (('domains = ["example.com"]', 'domains = ["example.com"]\nprocesses = { "Celery Beat" = { command = "celery beat" } }'), "sites.blog.processes: 'Celery Beat': names become systemd unit names"),
     (('domains = ["example.com"]', 'domains = ["example.com"]\njobs = { "x;rm" = { command = "manage.py x", schedule = "daily" } }'), "sites.blog.jobs: 'x;rm': names become"),
 ])

@@ -88,7 +88,8 @@ def test_uv_project(tmp_path: Path) -> None:
                                               'requires-python = ">=3.12"\n',
                             "uv.lock": "version = 1\n"}))
     project = rendered(tmp_path)["project"]
-    assert (project["dependencies"], project["python"]) == ("uv", "3.12")
+    # As written: a bare "3.12" would mean 3.12.x only, which requires-python does not say.
+    assert (project["dependencies"], project["python"]) == ("uv", ">=3.12")
     assert "requirements" not in project
 
 

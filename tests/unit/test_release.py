@@ -173,7 +173,7 @@ def test_venv_is_shared_per_dependency_hash_by_a_link() -> None:
     assert f"ln -sfn -- {VENV} /srv/blog/releases/{RID}/.venv" in text
     with pytest.raises(UsageError):
         scripts.venv_path(P, "../../etc", RID)
-    build = scripts.build_venv(CONFIG, P, RID, VENV, (3, 11)).render()
+    build = scripts.build_venv(CONFIG, P, RID, VENV).render()
     # A half-built venv is removed first (guarded), the mark is written last, then the link.
     assert build.index(f"case {VENV} in /srv/blog/venvs/?*)") < build.index("venv --quiet")
     assert build.index(f"touch {VENV}/.djship-complete") < build.index("ln -sfn")
@@ -187,16 +187,16 @@ def test_venv_is_shared_per_dependency_hash_by_a_link() -> None:
 def test_dependency_sources(source: str, expected: str) -> None:
     cfg = CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
         update={"dependencies": source})})
-    text = scripts.build_venv(cfg, P, RID, VENV, (3, 11)).render()
+    text = scripts.build_venv(cfg, P, RID, VENV).render()
     assert expected.format(rid=RID) in text
     assert "UV_CACHE_DIR=/srv/blog/shared/uv-cache" in text
 
 
 def test_python_version_system_or_uv_install() -> None:
-    reqs = [pyreq.parse("3.11", "project.python in djship.toml", bare_is_minimum=True)]
+    reqs = [pyreq.parse(">=3.11", "project.python in djship.toml")]
     assert scripts.plan_python(reqs, (3, 11)).interpreter == "/usr/bin/python3"
     assert scripts.plan_python(reqs, (3, 13)).setup == ()
-    plan = scripts.plan_python(reqs, (3, 9))
+    plan = scripts.plan_python(reqs, (3, 9), source="uv")
     assert plan.interpreter == "3.14"
     text = plan.setup[0].render()
     assert "uv python install 3.14" in text and "the server has Python 3.9" in text
@@ -247,7 +247,7 @@ def test_python_requirement_is_part_of_the_build(tmp_path: Path) -> None:
 def test_asgi_only_uses_uvicorn_worker() -> None:
     cfg = CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
         update={"wsgi": None, "asgi": "blog.asgi:application"})})
-    assert "uvicorn-worker" in scripts.build_venv(cfg, P, RID, None, (3, 11)).render()
+    assert "uvicorn-worker" in scripts.build_venv(cfg, P, RID, None).render()
 
 
 def test_manage_runs_as_site_user_with_settings() -> None:

@@ -11,7 +11,7 @@ from djship.errors import UsageError
 from djship.paths import SitePaths
 from djship.release import poetry
 from djship.release.build import build
-from djship.release.scripts import build_venv
+from djship.release.scripts import build_venv, plan_python
 
 PYPROJECT_1X = '''[tool.poetry]
 name = "shop"
@@ -177,6 +177,6 @@ def test_build_ships_the_pins_and_the_venv_installs_them(tmp_path: Path) -> None
     (name, data), = b.generated
     assert name == poetry.REQUIREMENTS_FILE and b"six==1.15.0" in data
     assert [r.spec for r in b.python] == ["^3.11"]
-    text = build_venv(config, SitePaths("shop"), "20261122T010203-abcdef12", None, (3, 11),
-                      b.python).render()
+    text = build_venv(config, SitePaths("shop"), "20261122T010203-abcdef12", None,
+                      plan_python(b.python, (3, 11))).render()
     assert f"-r {poetry.REQUIREMENTS_FILE} gunicorn" in text

@@ -1,5 +1,8 @@
 """Python version requirements: PEP 440 and poetry specifiers read at minor granularity.
 
+A bare "3.12" (djship.toml's project.python, .python-version) means 3.12.x, as uv and pyenv
+read .python-version: a project that accepts newer minors says so with ">=3.12".
+
 Config validates ``project.python`` with this parser, and the release code decides the
 interpreter with it, so it lives with config (data), below the planners.
 """
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from djship.errors import UsageError
 
 _CLAUSE = re.compile(r"^(===|==|!=|~=|>=|<=|>|<|\^|~)?\s*(\d+(?:\.\d+)*)(\.\*)?$")
-_BARE = re.compile(r"^\d+\.\d+$")
 _OP_SPACE = re.compile(r"(===|==|!=|~=|>=|<=|>|<|\^|~)\s+")
 
 
@@ -70,11 +72,10 @@ def _expand(op: str, version: tuple[int, ...], wild: bool) -> list[Clause]:
     return [Clause(op or "==", version, wild)]
 
 
-def parse(spec: str, source: str, *, bare_is_minimum: bool = False) -> Requirement:
-    """Parse a PEP 440 or poetry specifier (",", spaces and "||"); raise UsageError if bad."""
+def parse(spec: str, source: str) -> Requirement:
+    """Parse a PEP 440 or poetry specifier (",", spaces and "||"), a bare "3.12" meaning
+    3.12.x; raise UsageError if bad."""
     text = spec.strip()
-    if bare_is_minimum and _BARE.match(text):
-        text = f">={text}"
     alternatives = []
     for alt in re.split(r"\|\|?", text):
         clauses: list[Clause] = []

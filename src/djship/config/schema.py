@@ -55,6 +55,9 @@ class Project(Strict):
 
     name: Annotated[str, Field(pattern=_NAME.pattern)]
     python: str | None = None
+    # Where the servers may get a Python the OS does not ship (uv python install): "uv" or a
+    # mirror URL. None: never download one.
+    python_source: str | None = None
     settings: Annotated[str, Field(pattern=_MODULE.pattern)]
     wsgi: str | None = None
     asgi: str | None = None
@@ -86,10 +89,18 @@ class Project(Strict):
     def _python(cls, v: str | None) -> str | None:
         if v is not None:
             try:
-                parse_python(v, "project.python", bare_is_minimum=True)
+                parse_python(v, "project.python")
             except UsageError:
-                raise ValueError('expected "3.12" (3.12 or newer) or a specifier such as '
-                                 '">=3.12,<3.14" or "==3.11.*"') from None
+                raise ValueError('expected "3.12" (any 3.12.x) or a specifier such as '
+                                 '">=3.12" or ">=3.11,<3.14"') from None
+        return v
+
+    @field_validator("python_source")
+    @classmethod
+    def _python_source(cls, v: str | None) -> str | None:
+        if v is not None and v != "uv" and not re.match(r"^(https?|file)://\S+$", v):
+            raise ValueError('expected "uv" (uv\'s own download location) or the URL of a '
+                             'mirror of its Python builds, e.g. "https://mirror.internal/python"')
         return v
 
     @field_validator("wsgi", "asgi")

@@ -8,7 +8,7 @@ from pathlib import Path
 from djship.config import CONFIG_NAME, load
 from djship.config.loader import find_source
 from djship.errors import ConfigError, UsageError
-from djship.project import detect, detect_python
+from djship.project import detect, detect_python, minimum_python
 
 DEFAULT_PYTHON = "3.12"
 
@@ -63,7 +63,8 @@ def load_target(root: Path, environment: str | None = None, site: str | None = N
         raise UsageError("export needs a WSGI application (project.wsgi)",
                          hint="set project.wsgi = 'mysite.wsgi:application' in djship.toml")
     base = source.path.parent
-    python = p.python or detect_python([base, (base / p.manage).parent]) or DEFAULT_PYTHON
+    python = ((p.python and minimum_python(p.python))
+              or detect_python([base, (base / p.manage).parent]) or DEFAULT_PYTHON)
     return Target(base, name, config.settings_module(name), p.wsgi, p.manage, p.dependencies,
                   p.requirements, python, tuple(s.domains), s.health_path, s.workers,
                   dict(s.env))

@@ -115,6 +115,8 @@ def plan_upload(s: Shipment, state: HostState) -> Plan:
                  if f.is_file()) + UPLOAD_MARGIN
     if 0 <= state.free < needed:
         raise DiskFull(p.root, state.free, needed)
+    if shared_venv(s).rsplit("/", 1)[1] not in state.venvs:
+        python_plan(s, state)  # no interpreter for the project: refused before uploading
     link = p.release(state.current) if state.current else None
     discard = Run(scripts.discard(p, None, s.release), f"remove release {s.release}")
     actions: list[Action] = [
@@ -127,15 +129,26 @@ def plan_upload(s: Shipment, state: HostState) -> Plan:
     return Plan(tuple(actions))
 
 
+def shared_venv(s: Shipment) -> str:
+    """The virtualenv a release of these dependencies uses."""
+    return scripts.venv_path(s.paths, s.build.deps_hash[:16], s.release, fresh=s.force)
+
+
+def python_plan(s: Shipment, state: HostState) -> scripts.PythonPlan:
+    """The interpreter for the release's venv on this host (raises when there is none)."""
+    return scripts.plan_python(s.build.python, state.python, state.interpreters,
+                               s.config.project.python_source, os_name=state.os, site=s.site)
+
+
 def plan_venv(s: Shipment, state: HostState) -> Plan:
     """Link the shared virtualenv of these dependencies, or build it (undo: remove it)."""
     p = s.paths
-    venv = scripts.venv_path(p, s.build.deps_hash[:16], s.release, fresh=s.force)
+    venv = shared_venv(s)
     if venv.rsplit("/", 1)[1] in state.venvs:
         return Plan.of(Run(scripts.link_venv(p, venv, s.release),
                            "venv reused: same dependencies as a kept release"))
     build = scripts.scoped(p, s.release, "venv", scripts.build_venv(
-        s.config, p, s.release, venv, state.python, s.build.python))
+        s.config, p, s.release, venv, python_plan(s, state)))
     return Plan.of(Run(build, "dependencies installed",
                        undo=(Run(scripts.remove_venv(p, venv), f"remove {venv}"),)))
 

@@ -19,7 +19,8 @@ from djship.steps.tools import ENVTOOL
 RELEASE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{4,40}$")
 LOCKED = 75
 # Interpreters uv installs live under /opt/djship (readable by every site user), not in
-# root's home; downloads happen only through an explicit `uv python install`.
+# root's home; downloads happen only through an explicit `uv python install`, planned only
+# when project.python_source names where from.
 UV_ENV = ("UV_NATIVE_TLS=1", "UV_PYTHON_DOWNLOADS=manual", "UV_COMPILE_BYTECODE=1",
           "UV_LINK_MODE=hardlink", "UV_NO_PROGRESS=1", f"UV_PYTHON_INSTALL_DIR={TOOLS}/python")
 PYTHON_MISSING = "djship: python:"
@@ -76,29 +77,34 @@ class PythonPlan:
     reason: str
 
 
-def plan_python(reqs: Sequence[pyreq.Requirement], server: tuple[int, int]) -> PythonPlan:
-    """The server's python3 when it satisfies the project, else a uv-managed interpreter.
-
-    uv first looks for an installed one (a managed install from an earlier deploy, or a
-    distribution's python3.X); only then ``uv python install``, bounded in time, and when
-    that fails the script stops with a message naming what the project needs and what the
-    server has.
+def plan_python(reqs: Sequence[pyreq.Requirement], server: tuple[int, int],
+                found: tuple[str, ...] = (), source: str | None = None, *,
+                os_name: str = "", site: str | None = None) -> PythonPlan:
+    """The interpreter of a release venv: the server's python3 when it satisfies the project,
+    else another one already on the server (``found``), else one uv installs from ``source``
+    (project.python_source). Without a source, raise PythonUnavailable: nothing downloads.
     """
     have = ".".join(map(str, server))
-    if not reqs or pyreq.allows(list(reqs), server):
+    wanted = list(reqs)
+    if not wanted or pyreq.allows(wanted, server):
         return PythonPlan(pyreq.SYSTEM_PYTHON, (), f"the server's python3 ({have})")
-    request = pyreq.uv_request(list(reqs))
-    needs = pyreq.describe(list(reqs))
+    needs = pyreq.describe(wanted)
+    path = pyreq.pick_interpreter(wanted, found)
+    if path is not None:
+        return PythonPlan(path, (), f"{path} ({needs}; python3 is {have})")
+    if source is None:
+        raise pyreq.PythonUnavailable(wanted, server, os_name, site)
+    request = pyreq.uv_request(wanted)
+    origin = "uv's download location" if source == "uv" else source
+    mirror = [] if source == "uv" else [f"UV_PYTHON_INSTALL_MIRROR={source}"]
     fail = (f"{PYTHON_MISSING} the project needs Python {needs}; the server has Python {have} "
-            f"({pyreq.SYSTEM_PYTHON}), no other Python {request} was found, and "
-            f"`uv python install {request}` failed (see above: can the server download "
-            "interpreters?). Install Python "
-            f"{request} on the server, or change the project's Python requirement.")
-    setup = cmd(raw("if !"), *uv_args("python", "find", request), raw(">/dev/null 2>&1; then"),
-                raw("if !"), "timeout", str(PYTHON_INSTALL_TIMEOUT), "env", "UV_HTTP_TIMEOUT=30",
-                *uv_args("python", "install", request), raw("; then"), "echo", fail,
-                raw(">&2; exit 1; fi; fi"))
-    return PythonPlan(request, (setup,), f"Python {request} from uv ({needs}; server has {have})")
+            f"({pyreq.SYSTEM_PYTHON}) and `uv python install {request}` from {origin} "
+            "(project.python_source) failed (see above): can the server reach it?")
+    setup = cmd(raw("if !"), "timeout", str(PYTHON_INSTALL_TIMEOUT), "env", "UV_HTTP_TIMEOUT=30",
+                *mirror, *uv_args("python", "install", request), raw("; then"), "echo", fail,
+                raw(">&2; exit 1; fi"))
+    return PythonPlan(request, (setup,), f"Python {request} from {origin} ({needs}; "
+                      f"server has {have})")
 
 
 def uv_args(*args: str) -> list[str]:
@@ -138,18 +144,13 @@ def link_venv(p: SitePaths, venv: str, release_id: str) -> Script:
 
 
 def build_venv(config: Config, p: SitePaths, release_id: str, venv: str,
-               server_python: tuple[int, int],
-               python: Sequence[pyreq.Requirement] | None = None) -> Script:
+               python: PythonPlan | None = None) -> Script:
     """Create a shared virtualenv with uv's cache, mark it complete, link the release to it.
 
-    ``python`` is the project's Python requirements (Build.python); without it, only
-    project.python from djship.toml counts. A folder left by an interrupted build (no
-    completion mark) is removed first.
+    ``python`` is plan_python()'s choice (default: the server's python3). A folder left by
+    an interrupted build (no completion mark) is removed first.
     """
-    if python is None:
-        python = [pyreq.parse(config.project.python, "project.python in djship.toml",
-                              bare_is_minimum=True)] if config.project.python else []
-    plan = plan_python(python, server_python)
+    plan = python or PythonPlan(pyreq.SYSTEM_PYTHON, (), "the server's python3")
     return Script.of([
         guarded_rm(venv, p.venvs),
         cmd("install", "-d", "-m", "755", p.venvs),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from djship.paths import SitePaths
+from djship.paths import TOOLS, SitePaths
 from djship.release.scripts import VENV_DONE
 from djship.shell import Script, cmd, raw
 from djship.steps.tools import ENVTOOL
@@ -46,6 +46,9 @@ class HostState:
     free: int = -1  # bytes free under the site's folder (-1: unknown)
     envtool: str = ""  # sha256 of djship's env helper on the host
     scopes: tuple[str, ...] = ()  # transient scopes of deploys still running commands
+    # python3.X interpreters besides python3: the distribution's, hand-installed, uv's.
+    interpreters: tuple[str, ...] = ()
+    os: str = ""  # the OS release in words ("Debian GNU/Linux 12 (bookworm)")
 
     def release(self, release_id: str | None) -> ReleaseMeta | None:
         """The meta of a kept release, if there."""
@@ -87,6 +90,12 @@ def probe(p: SitePaths) -> Script:
         # The bytes of the env file (root's alone to read): any edit makes a new digest.
         cmd("echo", raw(f'"env:$(cat {p.env_file} 2>/dev/null | sha256sum | cut -c1-16)"')),
         cmd(raw(python)),
+        # Other interpreters (the distribution's, hand-installed, uv's) and the OS release,
+        # for the venv's Python and its refusal: shell globs and a file read, no process.
+        cmd(raw(f"for f in /usr/bin/python3.* /usr/local/bin/python3.* {TOOLS}/python/*/bin/"
+                'python3.*; do case "$f" in *[0-9]) [ -x "$f" ] && echo "interpreter:$f";; '
+                "esac; done; true")),
+        cmd("echo", raw('"os:$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"')),
         cmd(raw(venvs)),
         cmd(raw(units)),
         cmd(raw(f"systemctl list-units --type=scope --plain --no-legend "
@@ -108,6 +117,8 @@ def parse(result: Result) -> HostState:
     free = -1
     tool = ""
     scopes: list[str] = []
+    found: list[str] = []
+    os_name = ""
     known = set(ReleaseMeta.__dataclass_fields__)
     for line in result.stdout.splitlines():
         key, _, value = line.partition(":")
@@ -134,6 +145,10 @@ def parse(result: Result) -> HostState:
             idle = bool({"active", "activating", "reloading"} & words) and "draining" not in words
         elif key == "scope":
             scopes.append(value.strip())
+        elif key == "interpreter":
+            found.append(value.strip())
+        elif key == "os":
+            os_name = value.strip()
         elif key == "envtool":
             tool = value.strip()
         elif key == "free" and value.strip().isdigit():
@@ -142,4 +157,4 @@ def parse(result: Result) -> HostState:
     return HostState(current or None, slot or None, tuple(releases), env, active, py,
                      incomplete=tuple(sorted(incomplete)), venvs=tuple(sorted(venvs)),
                      idle_active=idle, free=free, envtool=tool,
-                     scopes=tuple(scopes))
+                     scopes=tuple(scopes), interpreters=tuple(found), os=os_name)
