@@ -16,6 +16,7 @@ from djship.config import CONFIG_NAME, validate
 from djship.config.python import parse as parse_python
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
+from djship.settings import groups
 from djship.settings.dbchoice import choose_database
 from djship.settings.health import find_health_path
 
@@ -62,8 +63,10 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     package = settings.split(".")[0]
     wsgi = info.wsgi or (None if info.asgi else f"{package}.wsgi:application")
+    groups, extras, reasons = _groups(info, settings, wsgi)
     template = _environment().get_template("djship.toml.j2")
     return template.render(
+        groups=groups, extras=extras, group_reasons=reasons,
         missing=info.missing, settings_values=info.settings_values,
         name=info.name, python=_python(info.python_spec), settings=settings, package=package,
         wsgi=wsgi, asgi=info.asgi, dependencies=info.dependencies or "requirements",
@@ -72,6 +75,15 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
         host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
         health_path=health_path,
     )
+
+
+def _groups(info: ProjectInfo, settings: str, wsgi: str | None
+            ) -> tuple[list[str], list[str], list[str]]:
+    """Dependency groups and extras holding packages the site imports at start."""
+    if info.dependencies in (None, "requirements"):
+        return [], [], []
+    apps = [a for a in (wsgi, info.asgi) if a]
+    return groups.proposal(groups.find(info.root, info.app_dir, settings, apps, [], []))
 
 
 def _python(spec: str | None) -> str | None:
@@ -140,7 +152,9 @@ def write_config(root: Path, force: bool) -> list[str]:
 def run_init(root: Path, *, force: bool) -> InitResult:
     """Detect the project at ``root``, write djship.toml, and report what the user must check."""
     path, info = _init(root, force)
-    notes = [*info.notes,
+    settings = info.settings or f"{info.name.replace('-', '_')}.settings"
+    proposed = _groups(info, settings, info.wsgi)
+    notes = [*info.notes, *(f"proposed project.groups/extras: {r}" for r in proposed[2]),
              f"replace the placeholder domain {PLACEHOLDER_DOMAIN} in sites.{info.name}.domains",
              f"replace the placeholder address {PLACEHOLDER_ADDRESS} of host {DEFAULT_HOST}"]
     return InitResult(path=path, notes=notes, missing=list(info.missing))

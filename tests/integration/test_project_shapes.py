@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import pytest
 from helpers import TRACEBACK, Project, Run, request
 from shapes import SETTINGS, django_files, djship_toml, make_shape, uv_lock
 
+from djship.init import render_config
+from djship.project import detect
 from djship.sandbox.records import SandboxInfo
 from djship.sandbox.testing import SandboxFactory
 from djship.steps import packages as apt
@@ -217,10 +220,35 @@ def health_path() -> dict[str, str]:
             "djship.toml": djship_toml("healthz", extra_site='health_path = "/healthz"\n')}
 
 
+UV_GROUPS = '''[project]
+name = "uvgroup"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["django>=5.2,<5.3"]
+
+[dependency-groups]
+prod = ["packaging>=24"]
+dev = ["idna>=3"]
+'''
+
+
+def uv_groups() -> dict[str, str]:
+    """The settings import packaging, which pyproject.toml lists only in the "prod"
+    dependency group (`uv sync --no-dev` alone leaves it out; installed here, as in the
+    developer's own venv); groups = ["prod"] as init proposes."""
+    files = django_files("uvgroup")
+    files["mysite/settings.py"] += ("\nimport packaging  # noqa: E402\n\n"
+                                    "PACKAGING = packaging.__version__\n")
+    return {**files, "pyproject.toml": UV_GROUPS,
+            "djship.toml": djship_toml("uvgroup", dependencies="uv",
+                                       extra_project='groups = ["prod"]\n')}
+
+
 BOOKWORM_SHAPES: dict[str, Callable[[], dict[str, str]]] = {
     "split": split_settings, "nested": nested_requirements,
     "uvlock": lambda: uv_project("uvlock", ">=3.11"), "poetry": poetry_project,
     "asgi": asgi_only, "nogunicorn": no_gunicorn, "slow": slow_start, "healthz": health_path,
+    "uvgroup": uv_groups,
 }
 
 
@@ -270,7 +298,7 @@ def sites(servers: tuple[SandboxInfo, SandboxInfo],
         list(pool.map(_provision, firsts))  # one per server: these may run side by side
         locks = {name: pool.submit(uv_lock, made[name].sandbox, name,
                                    made[name].project.read("pyproject.toml"))
-                 for name in ("uvlock", "py312")}  # made by the servers' uv (none here)
+                 for name in ("uvlock", "py312", "uvgroup")}  # the servers' uv (none here)
         for site in made.values():  # one at a time: provisions of one host share nginx
             if site not in firsts:
                 _provision(site)
@@ -361,6 +389,28 @@ def test_uv_lock_without_build_system(sites: dict[str, Site]) -> None:
     assert packages["django"] == locked
     assert "gunicorn" in packages
     assert site.about()["python"] == SYSTEM_PYTHON
+
+
+def test_runtime_packages_in_a_uv_dependency_group(sites: dict[str, Site]) -> None:
+    site = deployed(sites["uvgroup"])
+    packages = site.packages()
+    assert "packaging" in packages and "idna" not in packages  # prod group in, dev out
+    # What init proposes for this project, and why.
+    text = render_config(detect(site.project.root))
+    assert tomllib.loads(text)["project"]["groups"] == ["prod"]
+    assert ('packaging (an import in mysite/settings.py) is only in dependency group "prod"'
+            in text)
+    # Without the setting, check names the group and the setting before anything ships.
+    toml = site.project.read("djship.toml")
+    site.project.write("djship.toml", toml.replace('groups = ["prod"]\n', ""))
+    try:
+        run = site.project.djship("check")
+    finally:
+        site.project.write("djship.toml", toml)
+    assert run.returncode == 1 and TRACEBACK not in run.output, str(run)
+    assert ("packaging (an import in mysite/settings.py) comes from packaging, which "
+            'pyproject.toml lists only in dependency group "prod"') in run.stderr, str(run)
+    assert 'add "prod" to project.groups in djship.toml' in run.stderr, str(run)
 
 
 def test_poetry_lock_pins_are_installed(sites: dict[str, Site]) -> None:

@@ -17,6 +17,7 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GROUP = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _MODULE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 
@@ -63,6 +64,11 @@ class Project(Strict):
     asgi: str | None = None
     dependencies: Literal["requirements", "uv", "poetry", "pyproject"] = "requirements"
     requirements: str = "requirements.txt"
+    # Dependency groups (PEP 735 [dependency-groups], uv's dev group, poetry's groups) and
+    # extras ([project.optional-dependencies], poetry's extras) installed besides the main
+    # dependencies, for the uv, poetry and pyproject kinds.
+    groups: list[Annotated[str, Field(pattern=_GROUP.pattern)]] = Field(default_factory=list)
+    extras: list[Annotated[str, Field(pattern=_GROUP.pattern)]] = Field(default_factory=list)
     manage: str = "manage.py"
     system_packages: list[str] = Field(default_factory=list)
     # Globs of files to ship although djship leaves them out by default (virtualenvs,

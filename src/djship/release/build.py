@@ -188,7 +188,8 @@ def check_input(rel: str) -> bool:
 def generated_files(root: Path, config: Config) -> tuple[tuple[str, bytes], ...]:
     """Files djship adds to the release: poetry.lock's pins as a requirements file."""
     if config.project.dependencies == "poetry":
-        return ((poetry.REQUIREMENTS_FILE, poetry.export(root).encode()),)
+        text = poetry.export(root, config.project.groups, config.project.extras)
+        return ((poetry.REQUIREMENTS_FILE, text.encode()),)
     return ()
 
 
@@ -206,6 +207,12 @@ def build(root: Path, config: Config, *, clean: bool = False, now: float | None 
     if config.project.manage not in files:
         raise UsageError(f"{config.project.manage} is not among the files to deploy",
                          hint="check project.manage in djship.toml and that it is not ignored")
+    if config.project.dependencies == "requirements" and (config.project.groups
+                                                          or config.project.extras):
+        raise UsageError("project.groups and project.extras name parts of pyproject.toml, but "
+                         'project.dependencies is "requirements"',
+                         hint='set dependencies = "uv", "poetry" or "pyproject" in djship.toml, '
+                              f"or list those packages in {config.project.requirements}")
     includes = frozenset(requirement_includes(root, config.project.requirements)
                          if config.project.dependencies == "requirements" else ())
     content, deps, static, checks, checked = hash_files(root, files, includes)

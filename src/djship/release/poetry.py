@@ -3,7 +3,8 @@
 This is what ``poetry export`` does: start from the main dependencies in pyproject.toml
 (``[project].dependencies`` for poetry 2, ``[tool.poetry.dependencies]`` before), follow
 poetry.lock's dependency graph with its markers and extras, and write ``name==version``
-with the locked file hashes. Development groups are left out. uv installs the result and
+with the locked file hashes. Development groups and extras are left out unless
+project.groups or project.extras name them. uv installs the result and
 verifies the hashes, so a release gets the versions the lock file pins, nothing newer.
 Lock files of poetry 2 (``groups``/``markers`` per package) are read directly.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,30 +84,67 @@ def _specs(spec: Any) -> list[Any]:
     return spec if isinstance(spec, list) else [spec]
 
 
-def root_dependencies(pyproject: dict[str, Any]) -> dict[str, Need]:
-    """The main (non-optional) dependencies with their markers and extras."""
-    roots: dict[str, Need] = {}
-    project_deps = pyproject.get("project", {}).get("dependencies")
-    if isinstance(project_deps, list):
-        for line in project_deps:
-            m = _NAME.match(line)
-            if m:
-                need = roots.setdefault(normalize(m.group(1)), Need())
-                need.markers.add(line.split(";", 1)[1].strip() if ";" in line else "")
-                need.extras |= {e.strip() for e in (m.group(2) or "").split(",") if e.strip()}
-        return roots
-    poetry_deps = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {})
-    for name, spec in poetry_deps.items():
-        if name.lower() == "python":
+def _add_lines(roots: dict[str, Need], lines: list[Any]) -> None:
+    """PEP 508 lines ("django[bcrypt]>=5 ; python_version >= '3.11'") as roots."""
+    for line in lines:
+        m = _NAME.match(line) if isinstance(line, str) else None
+        if m:
+            need = roots.setdefault(normalize(m.group(1)), Need())
+            need.markers.add(line.split(";", 1)[1].strip() if ";" in line else "")
+            need.extras |= {e.strip() for e in (m.group(2) or "").split(",") if e.strip()}
+
+
+def _add_table(roots: dict[str, Need], table: dict[str, Any], *, optional: bool = False,
+               only: set[str] | None = None) -> None:
+    """A poetry dependency table as roots (optional ones only with ``optional``)."""
+    for name, spec in table.items():
+        if name.lower() == "python" or (only is not None and normalize(name) not in only):
             continue
         for one in _specs(spec):
-            if isinstance(one, dict) and one.get("optional"):
+            if isinstance(one, dict) and one.get("optional") and not optional:
                 continue
             need = roots.setdefault(normalize(name), Need())
             need.markers.add(_edge_marker(one))
             if isinstance(one, dict):
                 need.extras |= set(one.get("extras", []))
+
+
+def root_dependencies(pyproject: dict[str, Any], groups: Sequence[str] = (),
+                      extras: Sequence[str] = ()) -> dict[str, Need]:
+    """The main (non-optional) dependencies with their markers and extras, plus those of
+    the named dependency groups and extras."""
+    roots: dict[str, Need] = {}
+    project = pyproject.get("project", {})
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    if isinstance(project.get("dependencies"), list):
+        _add_lines(roots, project["dependencies"])
+    else:
+        _add_table(roots, poetry.get("dependencies", {}))
+    for group in groups:
+        table = poetry.get("group", {}).get(group, {}).get("dependencies")
+        lines = pyproject.get("dependency-groups", {}).get(group)
+        if table is None and lines is None:
+            raise _unknown("group", group, [*poetry.get("group", {}),
+                                            *pyproject.get("dependency-groups", {})])
+        _add_table(roots, table or {})
+        _add_lines(roots, lines or [])
+    for extra in extras:
+        lines = project.get("optional-dependencies", {}).get(extra)
+        names = poetry.get("extras", {}).get(extra)
+        if lines is None and names is None:
+            raise _unknown("extra", extra, [*project.get("optional-dependencies", {}),
+                                            *poetry.get("extras", {})])
+        _add_lines(roots, lines or [])
+        _add_table(roots, poetry.get("dependencies", {}), optional=True,
+                   only={normalize(n) for n in names or []})
     return roots
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> UsageError:
+    listed = ", ".join(sorted(set(known))) or "none"
+    return UsageError(f"project.{kind}s: pyproject.toml has no {kind} {name!r} "
+                      f"(its {kind}s: {listed})",
+                      hint=f"fix project.{kind}s in djship.toml")
 
 
 def _lock_packages(lock: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -189,8 +228,9 @@ def requirement_line(pkg: dict[str, Any], marker: str, root: Path) -> str:
     return spec
 
 
-def export(root: Path) -> str:
-    """requirements.txt text pinning the main dependencies exactly as poetry.lock does."""
+def export(root: Path, groups: Sequence[str] = (), extras: Sequence[str] = ()) -> str:
+    """requirements.txt text pinning the main dependencies (and those of ``groups`` and
+    ``extras``) exactly as poetry.lock does."""
     lock_path, pyproject_path = root / "poetry.lock", root / "pyproject.toml"
     if not lock_path.is_file():
         raise UsageError(f"project.dependencies is \"poetry\" but there is no {lock_path}",
@@ -202,16 +242,18 @@ def export(root: Path) -> str:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the poetry project files in {root}: {exc}") from None
     packages = _lock_packages(lock)
-    roots = root_dependencies(pyproject)
+    roots = root_dependencies(pyproject, groups, extras)
     stale = sorted(set(roots) - set(packages))
     if stale:
         raise UsageError(f"poetry.lock has no entry for {', '.join(stale)}, which "
                          "pyproject.toml needs",
                          hint="poetry.lock is out of date: run `poetry lock` and commit it")
-    needed = _poetry2_needed(packages) or walk(roots, packages)
+    # Poetry 2's per-package groups name the main group's closure; anything more is walked.
+    needed = (None if groups or extras else _poetry2_needed(packages)) or walk(roots, packages)
     sources = sorted({p["source"]["url"] for n, p in packages.items() if n in needed
                       and p.get("source", {}).get("type") == "legacy"})
-    lines = ["# Generated by djship from poetry.lock: the main group's exact pins."]
+    chosen = "".join(f", group {g}" for g in groups) + "".join(f", extra {e}" for e in extras)
+    lines = [f"# Generated by djship from poetry.lock: the main group's exact pins{chosen}."]
     lines += [f"--extra-index-url {url}" for url in sources]
     lines += [requirement_line(packages[n], needed[n].marker(), root) for n in sorted(needed)]
     return "\n".join(lines) + "\n"

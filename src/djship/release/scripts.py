@@ -113,19 +113,24 @@ def uv_args(*args: str) -> list[str]:
 
 
 def install_commands(config: Config, venv_python: str) -> list[Command]:
-    """Install the project's dependencies plus the app server into the release venv."""
+    """Install the project's dependencies (with project.groups and extras) plus the app
+    server into the release venv."""
     proj = config.project
     server = ["gunicorn"] + (["uvicorn-worker"] if not proj.wsgi else [])
     pip = ["pip", "install", "--python", venv_python]
+    chosen = [*(w for g in proj.groups for w in ("--group", g)),
+              *(w for e in proj.extras for w in ("--extra", e))]
     if proj.dependencies == "uv":
+        # --no-dev leaves out uv's default "dev" group, unless project.groups names it.
+        dev = [] if "dev" in proj.groups else ["--no-dev"]
         return [cmd("env", f"UV_PROJECT_ENVIRONMENT={PurePosixPath(venv_python).parent.parent}",
-                    *UV_ENV, UV, "sync", "--frozen", "--no-dev", "--no-install-project",
+                    *UV_ENV, UV, "sync", "--frozen", *dev, "--no-install-project", *chosen,
                     "--python", venv_python),
                 uv(*pip, *server)]
-    if proj.dependencies == "poetry":
+    if proj.dependencies == "poetry":  # the groups and extras are in the exported pins
         return [uv(*pip, "-r", poetry.REQUIREMENTS_FILE, *server)]
     if proj.dependencies == "pyproject":
-        return [uv(*pip, "-r", "pyproject.toml", *server)]
+        return [uv(*pip, "-r", "pyproject.toml", *chosen, *server)]
     return [uv(*pip, "-r", proj.requirements, *server)]
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from djship.config.schema import Config
 from djship.project import module_file
-from djship.settings import deps
+from djship.settings import deps, groups
 from djship.settings.analysis import PROXY_HEADER
 from djship.settings.probe import (
     DjangoNotImportable,
@@ -140,9 +140,23 @@ def dependency_findings(root: Path, config: Config, site: str) -> list[Finding]:
     wanted = {"django"} | _settings_imports(root, config, site)
     out = [Finding("error", "dependencies.package", f"{path.name} does not list {name}",
                    f"add {name} to {path.name}") for name in sorted(wanted - names)]
+    out += group_findings(root, config, site)
     if config.sites[site].database == "postgres" and not names & deps.POSTGRES_DRIVERS:
         out.append(Finding("error", "dependencies.postgres", f"the site uses PostgreSQL but "
                            f"{path.name} lists no driver", f"add psycopg[binary] to {path.name}"))
+    return out
+
+
+def group_findings(root: Path, config: Config, site: str) -> list[Finding]:
+    """Runtime packages pyproject.toml lists only in a group or extra djship leaves out."""
+    out = []
+    for m in groups.misplaced(root, config, site):
+        out.append(Finding(
+            "error", "dependencies.group",
+            f"{m.module} ({m.where}) comes from {m.dist}, which pyproject.toml lists only in "
+            f"{m.describe()}: djship installs the main dependencies, so the import fails on "
+            "the servers", f"add {m.setting()} in djship.toml (or move {m.dist} to the main "
+            "dependencies)"))
     return out
 
 
