@@ -62,7 +62,7 @@ def one_after_another(root: Path, site: str) -> None:
         env = production_env(config, site, Path(tmp)).values
         python = project_python(root)
         for _ in range(2):
-            import_settings(python, manage.parent, config.settings_module(site), env)
+            import_settings(python, manage.parent, config.settings_module(site), env, "SECRET_KEY")
         manage_check_deploy(python, manage, env)
 
 

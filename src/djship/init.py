@@ -14,6 +14,7 @@ import tomlkit
 
 from djship.config import CONFIG_NAME, validate
 from djship.config.python import parse as parse_python
+from djship.config.schema import PLACEHOLDER_ADDRESS
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
 from djship.settings import groups
@@ -24,7 +25,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Placeholders that validate but are obviously not real: example.com and an address from
 # TEST-NET-3 (RFC 5737), which no server ever has.
 PLACEHOLDER_DOMAIN = "example.com"
-PLACEHOLDER_ADDRESS = "203.0.113.10"
 DEFAULT_HOST = "web1"
 
 

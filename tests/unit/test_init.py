@@ -131,9 +131,9 @@ def test_every_schema_key_is_explained(tmp_path: Path) -> None:
     text = render_config(detect(build(tmp_path, shop())))
     for model in (Project, Site, Process, Job, Backups, Tls, Host):
         for key in model.model_fields:
-            if key not in {"processes", "jobs", "backups", "tls", "env"}:
+            if key not in {"processes", "jobs", "backups", "tls", "env", "env_names"}:
                 assert re.search(rf"^(# )?{key} = ", text, re.M), f"{model.__name__}.{key}"
-    for table in ("processes", "jobs", "backups", "tls", "env"):
+    for table in ("processes", "jobs", "backups", "tls", "env", "env_names"):
         assert re.search(rf"^(# )?\[sites\.[^.\]]+\.{table}[.\]]", text, re.M), table
 
 

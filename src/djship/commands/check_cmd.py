@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from djship.commands.base import State, pass_state, site_option
 from djship.errors import DjshipError
+from djship.ops import envvars
 from djship.settings import Finding, apply_plan, plan_settings, run_check
 from djship.settings.fix import verify_applied
 from djship.settings.split import is_split, plan_split
@@ -27,14 +28,19 @@ def check(state: State, site: str | None) -> None:
     """
     ctx = state.context()
     name = ctx.site_name(site)
-    findings = run_check(ctx.root, ctx.config, name)
+    try:
+        # A variable the settings need and djship does not set counts when it is set on the
+        # servers (`djship env set`): asked only then, as a stand-in of the same shape.
+        findings = run_check(ctx.root, ctx.config, name,
+                             server=lambda: envvars.server_env(ctx, name))
+    finally:
+        ctx.close()
     print_findings(state, findings)
     errors = sum(f.level == "error" for f in findings)
     if errors:
         # Through the one error handler, so the exit status (1) is the same as any failure.
         raise DjshipError(f"{errors} error(s), {len(findings) - errors} warning(s)",
-                          hint="fix the errors above; `djship init --settings` proposes the "
-                               "settings changes")
+                          hint="fix the errors above as each `fix:` line says")
 
 
 def print_findings(state: State, findings: list[Finding]) -> None:
@@ -77,7 +83,7 @@ def settings_fix(state: State, site: str | None, *, yes: bool, split: bool = Fal
     if split and not is_split(app_dir, ctx.config.settings_module(name)):
         plan = plan_split(ctx.root, ctx.config, name, ctx.source.path)
     else:
-        plan = plan_settings(ctx.root, ctx.config, name)
+        plan = plan_settings(ctx.root, ctx.config, name, (ctx.source.path, ctx.source.table))
     if not plan.changes:
         state.ui.info(f"settings: no change needed ({plan.module} is production-ready)")
         return

@@ -15,6 +15,7 @@ from djship.ops import envvars
 from djship.paths import SitePaths
 from djship.release.deploy import Activate
 from djship.runner import Runner
+from djship.shell import Script, cmd
 from djship.steps import tools
 
 
@@ -82,8 +83,13 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
     script, stdin = envvars.apply_request(p, change)
     envvars.mask_values(ctx.ui, change.set.values())
     hosts = app_hosts(ctx, site)
-    for host in hosts:  # every host reachable before any file changes
+    for host in hosts:  # every host reachable and provisioned before any file changes
         ctx.transport(host).connect()
+        if not ctx.transport(host).run(Script.of([cmd("test", "-f", p.env_file)])).ok:
+            raise UsageError(f"site {site} is not provisioned on {host.name} yet, so it has "
+                             "no environment file: nothing was changed",
+                             hint="run `djship provision`, then this command again (values "
+                                  "set then count for `djship check` and the first deploy)")
     changed_any = False
     for host in hosts:
         update_helper(ctx, runner, host)
@@ -95,6 +101,9 @@ def apply(ctx: Context, site: str, change: envvars.EnvChange, restart: bool) -> 
                     ", ".join(changed) or "no change")
     if not changed_any:
         ctx.ui.info("nothing changed; the app keeps running as it is")
+    elif not ctx.transport(hosts[0]).run(Script.of([cmd("test", "-L", p.current)])).ok:
+        ctx.ui.info(f"set; {site} has no release yet: the first `djship deploy` starts it with "
+                    "these values")
     elif restart:
         release = Activate(ctx, site).restart()
         ctx.ui.info(f"restarted {site} on release {release} with the new environment")

@@ -49,16 +49,17 @@ def shared_env(ctx: Context, name: str) -> dict[str, str]:
         if stored.get("DATABASE_URL"):
             out["DATABASE_URL"] = stored["DATABASE_URL"]
     apps = [h for h in ctx.config.site_hosts(name) if {"web", "worker"} & set(h.roles)]
+    secret = ctx.config.sites[name].env_name("SECRET_KEY")
     if len(apps) > 1:
         for host in apps:
-            request = envvars.get_request(SitePaths(name), ["SECRET_KEY"])
+            request = envvars.get_request(SitePaths(name), [secret])
             if key := envvars.read_values(ctx, host, request, site=name,
-                                          missing_ok=True).get("SECRET_KEY"):
-                out["SECRET_KEY"] = key
+                                          missing_ok=True).get(secret):
+                out[secret] = key
                 break
         else:
-            out["SECRET_KEY"] = secrets.token_urlsafe(50)
-            ctx.ui.add_secret(out["SECRET_KEY"])
+            out[secret] = secrets.token_urlsafe(50)
+            ctx.ui.add_secret(out[secret])
     return out
 
 

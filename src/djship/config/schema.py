@@ -19,6 +19,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GROUP = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _MODULE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+# Variables djship sets on the servers whose name a project may choose differently
+# (DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS): [sites.X.env_names] maps djship's to the project's.
+RENAMEABLE = ("SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")
+# The address `djship init` writes until the user gives a real one: TEST-NET-3 (RFC 5737),
+# which no server ever has.
+PLACEHOLDER_ADDRESS = "203.0.113.10"
 
 
 def is_hostname(value: str) -> bool:
@@ -159,6 +165,7 @@ class Site(Strict):
     hosts: list[str] | None = None
     settings: Annotated[str | None, Field(pattern=_MODULE.pattern)] = None
     env: dict[str, str] = Field(default_factory=dict)
+    env_names: dict[str, str] = Field(default_factory=dict)
     keep_releases: Annotated[int, Field(ge=1, le=50)] = 5
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     preload: bool = True
@@ -178,6 +185,21 @@ class Site(Strict):
             if not _ENV_KEY.match(k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
         return v
+
+    @field_validator("env_names")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, name in v.items():
+            if k not in RENAMEABLE:
+                raise ValueError(f"{k!r}: djship names only {', '.join(RENAMEABLE)} "
+                                 "after the project's variables")
+            if not _ENV_KEY.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return v
+
+    def env_name(self, variable: str) -> str:
+        """The name the project's settings read ``variable`` under (env_names, else itself)."""
+        return self.env_names.get(variable, variable)
 
     @field_validator("processes", "jobs")
     @classmethod

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from djship.config import Host
+from djship.config.schema import PLACEHOLDER_ADDRESS
 from djship.context import Context
-from djship.errors import UsageError
+from djship.errors import DjshipError, UsageError
 from djship.paths import SitePaths
 from djship.remote import envtool
 from djship.runner import Runner
+from djship.settings.envcheck import ServerEnv
 from djship.shell import MASK, Script, cmd
 from djship.steps.tools import ENVTOOL
 from djship.ui import UI
@@ -118,6 +120,33 @@ def file_request(env_file: str, keys: list[str] | None) -> tuple[Script, bytes]:
     if keys:
         body["keys"] = keys
     return Script.of([cmd("python3", ENVTOOL)]), json.dumps(body).encode()
+
+
+def server_env(ctx: Context, site: str) -> ServerEnv:
+    """The variables set on the site's first app host, as stand-ins of the same shape (made
+    on the server: the values stay there), or why they cannot be read."""
+    hosts = [h for h in ctx.config.site_hosts(site) if {"web", "worker"} & set(h.roles)]
+    if not hosts:
+        return ServerEnv(None, f"site {site} has no web or worker host")
+    host = hosts[0]
+    if host.address == PLACEHOLDER_ADDRESS:
+        return ServerEnv(None, f"host {host.name} still has the placeholder address "
+                               f"{PLACEHOLDER_ADDRESS} in djship.toml")
+    p = SitePaths(site)
+    body = json.dumps({"op": "shapes", "file": p.env_file}).encode()
+    script = Script.of([cmd("test", "-f", p.env_file), cmd("python3", ENVTOOL)])
+    try:
+        res = ctx.transport(host).run(script, stdin=body)
+    except DjshipError as exc:
+        return ServerEnv(None, f"{host.name} is not reachable: {exc.message}")
+    if not res.ok:
+        return ServerEnv(None, f"site {site} is not provisioned on {host.name} yet")
+    shapes = json.loads(res.stdout or "{}")
+    if not isinstance(shapes, dict) or not all(isinstance(v, str) for v in shapes.values()):
+        # A helper from an older djship takes the request for an (empty) change.
+        return ServerEnv(None, f"djship's env helper on {host.name} is out of date "
+                               "(`djship provision` updates it)")
+    return ServerEnv(shapes)
 
 
 def mask_values(ui: UI, values: Iterable[str]) -> None:

@@ -187,9 +187,12 @@ def domain_env(config: Config, site: str) -> list[str]:
     domains = config.sites[site].domains
     if not domains:
         return []
-    scheme = "https" if config.sites[site].tls.enabled else "http"
+    s = config.sites[site]
+    scheme = "https" if s.tls.enabled else "http"
     origins = ",".join(f"{scheme}://{d}" for d in domains)
-    return [f"ALLOWED_HOSTS={','.join(domains)}", f"CSRF_TRUSTED_ORIGINS={origins}"]
+    # Under the names the project's settings read (DJANGO_ALLOWED_HOSTS, say).
+    return [f"{s.env_name('ALLOWED_HOSTS')}={','.join(domains)}",
+            f"{s.env_name('CSRF_TRUSTED_ORIGINS')}={origins}"]
 
 
 def app_exec(config: Config, site: str, release_dir: str, words: list[str],

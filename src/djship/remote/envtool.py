@@ -262,6 +262,53 @@ def digest(key: str, value: str) -> str:
     return hashlib.sha256(f"{key}={value}".encode()).hexdigest()
 
 
+_FLAGS = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+
+def shape(value: str) -> str:
+    """A stand-in for ``value`` that parses the same way but tells nothing of it: a URL keeps
+    its scheme, a PEM block its markers, JSON its structure, and every other letter and digit
+    is replaced at random (punctuation and length stay, so a list or host name still parses).
+    A yes/no flag is kept: it is a switch, not a secret."""
+    if value.strip().lower() in _FLAGS:
+        return value
+    lines = value.splitlines(keepends=True)
+    if len(lines) > 1 and lines[0].startswith("-----BEGIN "):
+        return "".join(line if line.startswith("-----") else _scramble(line) for line in lines)
+    if value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.dumps(_shape_json(json.loads(value)))
+        except ValueError:
+            pass
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.replace("+", "").isalnum():
+        return f"{scheme}://{_scramble(rest)}"
+    return _scramble(value)
+
+
+def _scramble(text: str) -> str:
+    out = []
+    for c in text:
+        if c.isdigit():
+            out.append(secrets.choice("123456789"))  # no leading zero: still the same int
+        elif c.isalpha() and c.isascii():
+            letters = "abcdefghijklmnopqrstuvwxyz"
+            out.append(secrets.choice(letters.upper() if c.isupper() else letters))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _shape_json(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _shape_json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_shape_json(v) for v in data]
+    if isinstance(data, int) and not isinstance(data, bool):
+        return int(_scramble(str(data)))
+    return shape(data) if isinstance(data, str) else data
+
+
 def pg_environ(url: str) -> dict[str, str]:
     """libpq variables for a postgres:// URL, so clients never get it on a command line."""
     from urllib.parse import unquote, urlsplit
@@ -381,6 +428,9 @@ def main() -> int:
     op = req.get("op", "apply")
     if op == "hashes":
         print(json.dumps({k: digest(k, v) for k, v in env.items()}))
+        return 0
+    if op == "shapes":  # stand-ins for a local check: names and shapes, never values
+        print(json.dumps({k: shape(v) for k, v in env.items()}))
         return 0
     if op == "get":
         print(json.dumps({k: env[k] for k in req.get("keys", env) if k in env}))

@@ -151,14 +151,21 @@ def _proxy(src: SettingsSource, style: s.Style) -> list[Edit]:
 
 
 def _https(src: SettingsSource, style: s.Style) -> list[Edit]:
-    edits: list[Edit] = []
-    for key in s.HTTPS_KEYS:
-        a = src.last(key)
-        if a is None:
-            edits.append(Edit(s.https(style, key), f"{key} is not set"))
-        elif not a.nested and _constant(a) in (False, 0):
-            edits += _fix(s.https(style, key), f"{key} is off", a)
-    return edits
+    # Only what is missing: a value the project wrote (SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+    # for a domain with plain-HTTP subdomains) is its choice; check --deploy still warns.
+    return [Edit(s.https(style, key), f"{key} is not set (production default: "
+                                      f"{_HTTPS_WHY[key]})")
+            for key in s.HTTPS_KEYS if src.last(key) is None]
+
+
+_HTTPS_WHY = {
+    "SECURE_SSL_REDIRECT": "redirect plain HTTP to HTTPS",
+    "SESSION_COOKIE_SECURE": "session cookies only over HTTPS",
+    "CSRF_COOKIE_SECURE": "the CSRF cookie only over HTTPS",
+    "SECURE_HSTS_SECONDS": "browsers remember HTTPS for an hour",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "HSTS covers subdomains too",
+    "SECURE_HSTS_PRELOAD": "no HSTS preloading unless you opt in",
+}
 
 
 def _preload(src: SettingsSource, style: s.Style) -> list[Edit]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import ast
-import re
-import subprocess
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from djship.config.schema import Config
+from djship.errors import DjshipError
 from djship.project import module_file
 from djship.settings import deps, groups
 from djship.settings.analysis import PROXY_HEADER
+from djship.settings.djangocheck import deploy_findings
+from djship.settings.envcheck import Probed, ServerLookup, probe_settings
+from djship.settings.finding import ENV_ONLY_ON_SERVERS, FIX_SETTINGS, Finding
+from djship.settings.fix import planned_settings
 from djship.settings.probe import (
     DjangoNotImportable,
     SettingsImportError,
@@ -23,30 +27,19 @@ from djship.settings.probe import (
     production_env,
     project_python,
 )
+from djship.settings.source import SettingsSource
 
-Level = Literal["error", "warning"]
-FIX_SETTINGS = "run `djship init --settings` to propose the change"
-
-
-ENV_ONLY_ON_SERVERS = "settings.env-missing"
+__all__ = ["ENV_ONLY_ON_SERVERS", "FIX_SETTINGS", "Finding", "deploy_findings", "run_check"]
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem: how bad, a stable code, what is wrong, and how to fix it."""
-
-    level: Level
-    code: str
-    message: str
-    fix: str
-
-
-def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = False
-              ) -> list[Finding]:
+def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = False,
+              server: ServerLookup | None = None) -> list[Finding]:
     """Every problem that would break or weaken the site in production; empty when none.
 
     ``settings_passed``: the settings and what they read are unchanged since they passed,
-    so only `check --deploy` (which reads the whole app) runs again."""
+    so only `check --deploy` (which reads the whole app) runs again. ``server``: reads the
+    variables set on the servers (as stand-ins), asked only when the settings need one
+    that djship does not set."""
     root = root.resolve()
     findings = project_findings(root, config, site)
     manage = root / config.project.manage
@@ -54,23 +47,38 @@ def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = 
         return findings
     python = project_python(root)
     module = config.settings_module(site)
-    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp, \
-            ThreadPoolExecutor(max_workers=3) as pool:
-        env = production_env(config, site, Path(tmp))
-        # Three independent Python processes: run them side by side (a deploy waits on them).
-        imports = [pool.submit(import_settings, python, manage.parent, module, env.values)
-                   for _ in range(0 if settings_passed else 2)]
-        deploy = pool.submit(manage_check_deploy, python, manage, env.values)
-        if imports:
-            try:
-                first, again = (f.result() for f in imports)
-            except SettingsImportError as exc:
-                code = ENV_ONLY_ON_SERVERS if exc.type_name == "KeyError" else "settings.import"
-                return [*findings, Finding("error", code, exc.message, _import_fix(exc))]
-            findings += settings_findings(first, again, env.values, config, site)
-        plain_http = env.values.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
-        findings += deploy_findings(deploy.result(), plain_http)
+    source, proposed = proposals(root, config, site)
+    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
+        env = production_env(config, site, Path(tmp)).values
+        plain_http = env.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
+        if settings_passed:
+            return findings + deploy_findings(manage_check_deploy(python, manage, env),
+                                              plain_http, proposed)
+        try:
+            probed = probe_settings(python, manage.parent, config, site, module, env, source,
+                                    server)
+        except SettingsImportError as exc:
+            return [*findings, Finding("error", "settings.import", exc.message,
+                                       _import_fix(exc, config, site))]
+        # Two independent Python processes: run them side by side (a deploy waits on them).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            again = pool.submit(import_settings, python, manage.parent, module, probed.env,
+                                probed.secret_var)
+            deploy = pool.submit(manage_check_deploy, python, manage, probed.env)
+            findings += env_findings(probed, config, site)
+            findings += settings_findings(probed, again.result(), config, site, proposed)
+            findings += deploy_findings(deploy.result(), plain_http, proposed)
     return findings
+
+
+def proposals(root: Path, config: Config, site: str
+              ) -> tuple[SettingsSource | None, set[str]]:
+    """The settings' source, and the settings `djship init --settings` would change: a fix
+    points there only for those, so it never leads to "no change needed"."""
+    try:
+        return planned_settings(root, config, site)
+    except DjshipError:
+        return None, set()
 
 
 def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool = False
@@ -88,12 +96,14 @@ def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool
             if f.code == ENV_ONLY_ON_SERVERS else f for f in findings]
 
 
-def _import_fix(exc: SettingsImportError) -> str:
+def _import_fix(exc: SettingsImportError, config: Config, site: str) -> str:
     fix = "make the settings import with the production environment djship sets"
-    if exc.type_name == "KeyError":
-        # Typically os.environ["NAME"] for a variable set on the servers with `djship env set`.
-        fix += (f"; {exc.detail} is not set here (the check knows the site's env in djship.toml, "
-                "not variables set with `djship env set`): read it with os.environ.get()")
+    if exc.standins:
+        shown = ", ".join(f"{k}={v!r}" for k, v in exc.standins.items())
+        fix += (f"; djship gave these variables, which the settings need and neither "
+                f"djship.toml nor the servers set, stand-in values: {shown}. Set the real "
+                f"ones: `djship env set NAME=...` (once provisioned), or in "
+                f"[sites.{site}.env] of djship.toml")
     return fix
 
 
@@ -173,11 +183,34 @@ def _settings_imports(root: Path, config: Config, site: str) -> set[str]:
     return {deps.IMPORTS[t] for t in tops if t in deps.IMPORTS}
 
 
-def settings_findings(first: dict[str, Any], again: dict[str, Any], env: dict[str, str],
-                      config: Config, site: str) -> list[Finding]:
+def env_findings(probed: Probed, config: Config, site: str) -> list[Finding]:
+    """Variables the settings read under another name than djship sets, or need and lack."""
+    s = config.sites[site]
+    out = [Finding("error", "settings.env_names", f"the settings read {setting} from {var}, "
+                   f"but djship sets {s.env_name(setting)}",
+                   f"run `djship init --settings`: it records {setting} = \"{var}\" in "
+                   f"[sites.{site}.env_names] of djship.toml, so djship sets {var}")
+           for setting, var in probed.renamed.items()]
+    why = f" (could not ask the servers: {probed.server_reason})" if probed.server_reason else ""
+    out += [Finding("error", ENV_ONLY_ON_SERVERS, f"the settings need {var} at import, and "
+                    f"neither [sites.{site}.env] in djship.toml nor the servers set it{why}",
+                    f"`djship env set {var}=...` (a secret; needs `djship provision` first), "
+                    f"or add {var} to [sites.{site}.env] in djship.toml (not a secret)")
+            for var in probed.missing]
+    return out
+
+
+def settings_findings(probed: Probed, again: dict[str, Any], config: Config, site: str,
+                      proposed: set[str] | None = None) -> list[Finding]:
     """What `check --deploy` lets through: secret key, hosts, proxy header, file roots, mail."""
-    out = _secret_findings(first, again)
-    out += _host_findings(first, config.sites[site].domains)
+    first, env = probed.data, probed.env
+    fix = _fixer(proposed)
+    out = _secret_findings(first, again, probed.secret_var, fix)
+    reads = first.get("reads") or {}
+    hosts_var = probed.renamed.get("ALLOWED_HOSTS") or config.sites[site].env_name(
+        "ALLOWED_HOSTS")
+    out += _host_findings(first, config.sites[site].domains,
+                          hosts_var if hosts_var in reads else None, fix)
     if tuple(first["proxy_header"] or ()) != PROXY_HEADER:
         out.append(Finding("error", "settings.proxy_header",
                            f"SECURE_PROXY_SSL_HEADER is {first['proxy_header']}: Django will not "
@@ -189,39 +222,65 @@ def settings_findings(first: dict[str, Any], again: dict[str, Any], env: dict[st
             out.append(Finding("error", f"settings.{key.lower()}",
                                f"{key} is {got!r}, not the {key} variable djship's servers set, "
                                "so nginx will not find the files",
-                               f"{key} = os.environ.get('{key}') or ...; {FIX_SETTINGS}"))
+                               fix(key, f"{key} = os.environ.get('{key}') or ... in the "
+                                        "settings")))
     if first["db_name"] != env["DATABASE_URL"].removeprefix("sqlite:///"):
         out.append(Finding("error", "settings.database", "DATABASES ignores DATABASE_URL, which "
-                           "djship sets to the site's database", FIX_SETTINGS))
-    return out + _mail_findings(first)
+                           "djship sets to the site's database",
+                           fix("DATABASES", "read DATABASES from the DATABASE_URL variable "
+                                            "(dj-database-url or django-environ's env.db())")))
+    return out + _mail_findings(first, site, fix)
 
 
-def _secret_findings(first: dict[str, Any], again: dict[str, Any]) -> list[Finding]:
+Fixer = Callable[[str, str], str]
+
+
+def _fixer(proposed: set[str] | None) -> Fixer:
+    """``fix(key, by_hand)``: `djship init --settings` when it would change ``key``, else the
+    change to make by hand (it leaves a value the project set alone)."""
+    def fix(key: str, by_hand: str) -> str:
+        if proposed is None or key in proposed:
+            return FIX_SETTINGS
+        return by_hand
+    return fix
+
+
+def _secret_findings(first: dict[str, Any], again: dict[str, Any], var: str,
+                     fix: Fixer) -> list[Finding]:
+    by_hand = (f"read SECRET_KEY from the {var} variable in the settings, with no random "
+               f"fallback: djship generates {var} on the servers")
     if first["secret_key_empty"]:
-        return [Finding("error", "settings.secret_key", "SECRET_KEY is empty", FIX_SETTINGS)]
+        return [Finding("error", "settings.secret_key", "SECRET_KEY is empty",
+                        fix("SECRET_KEY", by_hand))]
     if first["secret_key_sha"] != again["secret_key_sha"]:
         return [Finding("error", "settings.secret_key", "SECRET_KEY changes on every import: "
-                        "sessions and password resets break at each restart", FIX_SETTINGS)]
+                        "sessions and password resets break at each restart",
+                        fix("SECRET_KEY", by_hand))]
     if not first["secret_key_from_env"]:
-        return [Finding("error", "settings.secret_key", "SECRET_KEY does not come from the "
-                        "SECRET_KEY variable (djship generates one per site): the key in the "
-                        "source is public", FIX_SETTINGS)]
+        return [Finding("error", "settings.secret_key", f"SECRET_KEY does not come from the "
+                        f"{var} variable (djship generates one per site): the key in the "
+                        "source is public", fix("SECRET_KEY", by_hand))]
     return []
 
 
-def _host_findings(first: dict[str, Any], domains: list[str]) -> list[Finding]:
+def _host_findings(first: dict[str, Any], domains: list[str], var: str | None,
+                   fix: Fixer) -> list[Finding]:
     out: list[Finding] = []
     if first["debug"]:
-        out.append(Finding("error", "settings.debug", "DEBUG is on in production", FIX_SETTINGS))
+        out.append(Finding("error", "settings.debug", "DEBUG is on in production",
+                           fix("DEBUG", "set DEBUG = False in the production settings (or "
+                                        "read it from a variable djship does not set)")))
     hosts = first["allowed_hosts"]
+    by_hand = (f"the settings read ALLOWED_HOSTS from {var} but change what djship sets "
+               "there: keep the site's domains" if var else
+               "add the site's domains to ALLOWED_HOSTS in the settings")
     if not hosts:
         return [*out, Finding("error", "settings.allowed_hosts", "ALLOWED_HOSTS is empty: "
-                              "every request gets 400 Bad Request", FIX_SETTINGS)]
+                              "every request gets 400 Bad Request", fix("ALLOWED_HOSTS", by_hand))]
     for domain in domains:
         if not host_allowed(domain, hosts):
             out.append(Finding("error", "settings.allowed_hosts", f"{domain} is not in "
-                               f"ALLOWED_HOSTS {hosts}", f"add {domain} (or set ALLOWED_HOSTS "
-                               "in the site's env)"))
+                               f"ALLOWED_HOSTS {hosts}", fix("ALLOWED_HOSTS", by_hand)))
     return out
 
 
@@ -234,12 +293,15 @@ def host_allowed(host: str, patterns: list[str]) -> bool:
     return False
 
 
-def _mail_findings(first: dict[str, Any]) -> list[Finding]:
+def _mail_findings(first: dict[str, Any], site: str, fix: Fixer) -> list[Finding]:
     out: list[Finding] = []
     if not first["admins"]:
         out.append(Finding("warning", "settings.admins", "ADMINS is empty: nobody is mailed "
-                           "when the site fails", "set ADMINS in the site's env, e.g. "
-                           "ADMINS = \"You <you@example.com>\""))
+                           "when the site fails",
+                           f"set ADMINS in [sites.{site}.env] of djship.toml, e.g. "
+                           "ADMINS = \"You <you@example.com>\"" if "ADMINS" in (
+                               first.get("reads") or {}) else
+                           fix("ADMINS", "set ADMINS in the settings")))
     if first["log_mails"] == 0:
         out.append(Finding("warning", "settings.logging", "LOGGING sends django.request errors "
                            "to no AdminEmailHandler: they are not mailed to ADMINS",
@@ -252,35 +314,6 @@ def _mail_findings(first: dict[str, Any]) -> list[Finding]:
                            "Django's default) or set propagate False on django.request"))
     if not first["log_console"]:
         out.append(Finding("warning", "settings.logging", "no LOGGING handler writes to stderr: "
-                           "with DEBUG off nothing reaches the journal", FIX_SETTINGS))
-    return out
-
-
-_MESSAGE = re.compile(r"^(?P<obj>[^\n]*?): \((?P<id>[\w.]+)\) (?P<msg>.*)$")
-
-
-_HTTPS_CHECKS = {"security.W004", "security.W008", "security.W012", "security.W016"}
-PLAIN_HTTP = ("expected while the site's env sets DJANGO_SECURE_SSL=0 (plain HTTP, no TLS); "
-              "remove that once the site has a certificate")
-
-
-def deploy_findings(proc: subprocess.CompletedProcess[str],
-                    plain_http: bool = False) -> list[Finding]:
-    """Findings from the output of ``manage.py check --deploy``."""
-    out: list[Finding] = []
-    level: Level = "warning"
-    lines = (proc.stderr + proc.stdout).splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() in ("ERRORS:", "WARNINGS:"):
-            level = "error" if line.strip() == "ERRORS:" else "warning"
-        elif m := _MESSAGE.match(line):
-            hint = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            fix = hint.removeprefix("HINT:").strip() if hint.startswith("HINT:") else ""
-            if plain_http and m["id"] in _HTTPS_CHECKS:
-                fix = PLAIN_HTTP
-            out.append(Finding(level, m["id"], m["msg"], fix or FIX_SETTINGS))
-    if proc.returncode != 0 and not any(f.level == "error" for f in out):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        out.append(Finding("error", "django.check", "manage.py check --deploy failed: "
-                           + " / ".join(tail), "run it yourself to see the whole output"))
+                           "with DEBUG off nothing reaches the journal",
+                           fix("LOGGING", "add a logging.StreamHandler to LOGGING's handlers")))
     return out

@@ -16,13 +16,10 @@ from djship.errors import DjshipError
 from djship.project import module_file
 from djship.settings import deps, hook
 from djship.settings.analysis import Edit, plan_edits
+from djship.settings.envcheck import Probed, probe_settings
+from djship.settings.envnames import names_change
 from djship.settings.patch import patched_text
-from djship.settings.probe import (
-    SettingsImportError,
-    import_settings,
-    production_env,
-    project_python,
-)
+from djship.settings.probe import SettingsImportError, production_env, project_python
 from djship.settings.snippets import DbLibrary, Style
 from djship.settings.source import SettingsSource, load_source, top_level_names
 
@@ -86,38 +83,78 @@ def db_library(source: SettingsSource, declared: set[str]) -> DbLibrary:
     return "plain"
 
 
-def check_imports(root: Path, config: Config, site: str,
-                  module: str | None = None) -> dict[str, object]:
-    """Import the settings with the production environment; raise naming file and error."""
+def check_imports(root: Path, config: Config, site: str, module: str | None = None,
+                  source: SettingsSource | None = None) -> Probed:
+    """Import the settings with the production environment, a stand-in for each variable
+    they need that djship does not set; raise naming file and error."""
     app_dir = (root / config.project.manage).parent
     module = module or config.settings_module(site)
     with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
         env = production_env(config, site, Path(tmp))
         env.values["DJANGO_SETTINGS_MODULE"] = module
-        return import_settings(project_python(root), app_dir, module, env.values)
+        return probe_settings(project_python(root), app_dir, config, site, module, env.values,
+                              source)
 
 
-def plan_settings(root: Path, config: Config, site: str) -> SettingsPlan:
-    """The changes that make the site's settings module (and dependencies) production-ready."""
+def planned_settings(root: Path, config: Config, site: str
+                     ) -> tuple[SettingsSource, set[str]]:
+    """The settings' source and the settings `plan_settings` would change (no import)."""
+    app_dir = (root.resolve() / config.project.manage).parent
+    module = config.settings_module(site)
+    source = load_source(app_dir, module)
+    hooked, _ = _through_hook(root.resolve(), app_dir, source, module)
+    declared = deps.declared(root, config.project) or set()
+    edits = plan_edits(hooked, style_for(hooked, config.sites[site].domains, declared))
+    return source, {e.snippet.key for e in edits}
+
+
+def plan_settings(root: Path, config: Config, site: str,
+                  config_file: tuple[Path, tuple[str, ...]] | None = None) -> SettingsPlan:
+    """The changes that make the site's settings module (and dependencies) production-ready.
+
+    ``config_file``: djship.toml (and the table inside it holding djship's config), where
+    the names of the variables the settings read are recorded."""
     root = root.resolve()
     module = config.settings_module(site)
     app_dir = (root / config.project.manage).parent
     source = load_source(app_dir, module)  # raises on a syntax error, before any import
-    probed = check_imports(root, config, site)
+    probed = check_imports(root, config, site, source=source)
     plan = SettingsPlan(module)
+    _record_names(config, site, probed, config_file, plan)
     source, hook_notes = _through_hook(root, app_dir, source, module)
     declared = deps.declared(root, config.project) or set()
     edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
-    plan.reasons = [e.reason for e in edits]
+    plan.reasons += [e.reason for e in edits]
     target = source.target.path
     if edits:
         old = target.read_text(encoding="utf-8") if target.is_file() else None
         plan.changes.append(FileChange(target, old, patched_text(source.target, edits)))
         plan.notes += hook_notes
-    plan_dependencies(root, config, site, edits, str(probed.get("django") or ""), plan)
+    plan_dependencies(root, config, site, edits, str(probed.data.get("django") or ""), plan)
     if any(e.snippet.key == "DEBUG" for e in edits):
         plan.notes.append("DEBUG is now off unless DEBUG=1 is set: use DEBUG=1 for runserver")
+    for var in probed.missing:
+        plan.notes.append(f"the settings need {var} at import: set it with `djship env set "
+                          f"{var}=...` once the site is provisioned (or in [sites.{site}.env] "
+                          "of djship.toml if it is not a secret); djship used a stand-in here")
     return plan
+
+
+def _record_names(config: Config, site: str, probed: Probed,
+                  config_file: tuple[Path, tuple[str, ...]] | None, plan: SettingsPlan) -> None:
+    """Record in djship.toml the variables the settings read instead of djship's names."""
+    if not probed.renamed or config_file is None:
+        return
+    path, table = config_file
+    old, new = names_change(path, table, site, probed.renamed)
+    plan.changes.append(FileChange(path, old, new))
+    s = config.sites[site]
+    for setting, var in probed.renamed.items():
+        plan.reasons.append(f"the settings read {setting} from {var}: djship sets {var} "
+                            f"instead of {s.env_name(setting)} ([sites.{site}.env_names])")
+    if "SECRET_KEY" in probed.renamed:
+        plan.notes.append(f"`djship provision` generates {probed.renamed['SECRET_KEY']} on "
+                          "the servers (a site provisioned before keeps its other key)")
 
 
 def _through_hook(root: Path, app_dir: Path, source: SettingsSource, module: str

@@ -16,7 +16,7 @@ from pathlib import Path
 from djship import __version__
 from djship.config.schema import Config
 from djship.release.build import Build, config_fingerprint
-from djship.settings.check import Finding
+from djship.settings.check import ENV_ONLY_ON_SERVERS, Finding
 from djship.settings.fix import write_atomic
 from djship.settings.probe import project_python
 
@@ -58,7 +58,9 @@ def _slot(root: Path, site: str) -> str:
 
 def remember(root: Path, site: str, key: str, findings: list[Finding]) -> None:
     """Record a pass: no errors, and the settings were really checked."""
-    if any(f.level == "error" or f.code == "check.skipped" for f in findings):
+    # A variable only the servers have (or nobody) was stood in for: not a real pass.
+    if any(f.level == "error" or f.code in ("check.skipped", ENV_ONLY_ON_SERVERS)
+           for f in findings):
         return
     path = passed_file()
     data: dict[str, str] = {}

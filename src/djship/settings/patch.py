@@ -58,13 +58,16 @@ def _splice(edit: Edit) -> _Splice:
 def _header(f: SettingsFile, edits: list[Edit]) -> str:
     """Import lines and helper functions the edits need and the file does not have yet."""
     names = top_level_names(f.tree)
+    # An import further down (after the code djship adds above it) binds its name too late.
+    at = _header_line(f.tree)
+    early = top_level_names(ast.Module([s for s in f.tree.body if (s.end_lineno or 0) <= at], []))
     imports: list[str] = []
     helpers: list[str] = []
     for e in edits:
         for line in e.snippet.imports:
             wanted = line.split(" import ")[-1].split(", ") if line.startswith("from ") \
                 else [line.split()[-1]]
-            if not set(wanted) <= names and line not in imports:
+            if not set(wanted) <= early and line not in imports:
                 imports.append(line)
         helpers += [h for h in e.snippet.helpers if h not in names and h not in helpers]
     text = "".join(f"{line}\n" for line in imports)

@@ -8,6 +8,7 @@ import secrets
 import string
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,45 @@ try:
     import django
 except ImportError as exc:
     print(json.dumps({"error": "no-django", "message": str(exc)})); sys.exit(0)
+# Record every variable the settings read (os.environ[...], .get, in, os.getenv, and libraries
+# such as django-environ, which all go through os.environ's __getitem__) and whether it was set.
+reads = {}
+_Environ = type(os.environ)
+class _Recording(_Environ):
+    def __getitem__(self, key):
+        try:
+            value = _Environ.__getitem__(self, key)
+        except KeyError:
+            reads.setdefault(key, False); last[0] = key; raise
+        reads[key] = True
+        return value
+last = [None]
+os.environ.__class__ = _Recording
 try:
     m = importlib.import_module(sys.argv[1])
 except BaseException as exc:
     here = [f for f in traceback.extract_tb(exc.__traceback__)
             if os.path.realpath(f.filename).startswith(os.path.realpath(os.getcwd()))]
+    var = last[0]  # the last unset variable read, if the error is about it
+    named = var is not None and (isinstance(exc, KeyError) and exc.args[:1] == (var,)
+                                 or var in str(exc))
     print(json.dumps({"error": "import", "type": type(exc).__name__, "message": str(exc),
                       "file": here[-1].filename if here else None,
-                      "line": here[-1].lineno if here else None})); sys.exit(0)
+                      "line": here[-1].lineno if here else None,
+                      "variable": var if named else None, "reads": reads})); sys.exit(0)
+finally:
+    os.environ.__class__ = _Environ
 g = lambda name, default=None: getattr(m, name, default)
 s = lambda v: None if v is None else os.fspath(v) if hasattr(v, "__fspath__") else str(v)
 key = str(g("SECRET_KEY", ""))
+def _fed(setting, value):  # True when the setting holds what this variable says
+    got = g(setting)
+    if setting == "SECRET_KEY":
+        return str(got) == value
+    items = [i.strip() for i in value.split(",") if i.strip()]
+    return bool(items) and isinstance(got, (list, tuple)) and set(items) <= set(map(str, got))
+sources = {name: [k for k, found in reads.items() if found and _fed(name, os.environ[k])]
+           for name in ("SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")}
 log = g("LOGGING") or {}
 classes = [str(h.get("class", "")) for h in (log.get("handlers") or {}).values()]
 db = (g("DATABASES") or {}).get("default") or {}
@@ -57,7 +86,8 @@ except Exception:
 print(json.dumps({
     "django": django.get_version(),
     "secret_key_sha": hashlib.sha256(key.encode()).hexdigest(), "secret_key_empty": not key,
-    "secret_key_from_env": key == os.environ.get("SECRET_KEY"),
+    "secret_key_from_env": key == os.environ.get(sys.argv[2]),
+    "reads": reads, "sources": sources,
     "debug": bool(g("DEBUG", False)),
     "allowed_hosts": [str(h) for h in g("ALLOWED_HOSTS", [])],
     "proxy_header": list(g("SECURE_PROXY_SSL_HEADER") or []) or None,
@@ -73,10 +103,13 @@ print(json.dumps({
 class SettingsImportError(DjshipError):
     """The settings module raised while being imported."""
 
-    def __init__(self, message: str, *, type_name: str, detail: str, hint: str) -> None:
+    def __init__(self, message: str, *, type_name: str, detail: str, hint: str,
+                 variable: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.type_name = type_name
         self.detail = detail
+        self.variable = variable  # the unset environment variable the error is about
+        self.standins: dict[str, str] = {}  # variables given stand-in values before it
 
 
 class DjangoNotImportable(DjshipError):
@@ -110,13 +143,15 @@ def dummy_secret_key() -> str:
 
 def production_env(config: Config, site: str, tmp: Path) -> CheckEnv:
     """What djship sets on the servers, with throwaway secrets, database and folders."""
-    domains = config.sites[site].domains
+    s = config.sites[site]
+    domains = s.domains
     values = {k: os.environ[k] for k in _KEEP if k in os.environ}
+    values.update({  # under the names the project reads (env_names): DJANGO_SECRET_KEY, ...
+        s.env_name("SECRET_KEY"): dummy_secret_key(),
+        s.env_name("ALLOWED_HOSTS"): ",".join(domains),
+        s.env_name("CSRF_TRUSTED_ORIGINS"): ",".join(f"https://{d}" for d in domains)})
     values.update(
         DJANGO_SETTINGS_MODULE=config.settings_module(site),
-        SECRET_KEY=dummy_secret_key(),
-        ALLOWED_HOSTS=",".join(domains),
-        CSRF_TRUSTED_ORIGINS=",".join(f"https://{d}" for d in domains),
         DATABASE_URL=f"sqlite:///{tmp / 'check.sqlite3'}",
         STATIC_ROOT=str(tmp / "static"), MEDIA_ROOT=str(tmp / "media"),
         DJSHIP_DATA_DIR=str(tmp / "data"), PYTHONDONTWRITEBYTECODE="1",
@@ -125,11 +160,13 @@ def production_env(config: Config, site: str, tmp: Path) -> CheckEnv:
     return CheckEnv(values, tmp)
 
 
-def import_settings(python: str, app_dir: Path, module: str,
-                    env: dict[str, str]) -> dict[str, Any]:
-    """What the settings module holds when imported with ``env``; raises if it cannot."""
+def import_settings(python: str, app_dir: Path, module: str, env: dict[str, str],
+                    secret_var: str) -> dict[str, Any]:
+    """What the settings module holds when imported with ``env``; raises if it cannot.
+
+    ``secret_var``: the variable SECRET_KEY should come from."""
     try:
-        proc = subprocess.run([python, "-c", _SCRIPT, module], cwd=app_dir, env=env,
+        proc = subprocess.run([python, "-c", _SCRIPT, module, secret_var], cwd=app_dir, env=env,
                               capture_output=True, text=True, timeout=_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DjshipError(f"cannot run {python}: {exc}") from exc
@@ -148,8 +185,36 @@ def import_settings(python: str, app_dir: Path, module: str,
             f"cannot import settings {module}: {data['type']}: {data['message']} ({where})",
             type_name=str(data["type"]), detail=str(data["message"]),
             hint="fix the settings so they import with the production environment "
-                 "(`djship check` shows it); djship changed nothing")
+                 "(`djship check` shows it); djship changed nothing",
+            variable=data.get("variable"))
     return data
+
+
+# Enough for any real settings module; a bound, so a module that reads a new variable on
+# every import cannot loop forever.
+MAX_STANDINS = 20
+
+
+def import_with_standins(python: str, app_dir: Path, module: str, env: dict[str, str],
+                         standin: Callable[[str], str | None], secret_var: str
+                         ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Import the settings, giving each variable they need and lack a stand-in value.
+
+    ``standin(name)`` gives the value for a missing variable, or None to give up (the
+    import error is raised). Returns what the settings hold and the stand-ins used."""
+    env = dict(env)
+    used: dict[str, str] = {}
+    while True:
+        try:
+            return import_settings(python, app_dir, module, env, secret_var), used
+        except SettingsImportError as exc:
+            exc.standins = dict(used)
+            var = exc.variable
+            value = None if var is None or var in env or len(used) >= MAX_STANDINS \
+                else standin(var)
+            if var is None or value is None:
+                raise
+            env[var] = used[var] = value
 
 
 def manage_check_deploy(python: str, manage: Path, env: dict[str, str]

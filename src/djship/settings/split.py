@@ -67,7 +67,7 @@ def plan_split(root: Path, config: Config, site: str, config_path: Path) -> Sett
                      FileChange(old, old.read_text(encoding="utf-8"), None)]
     plan.changes += _entry_points(app_dir, module, f"{module}.dev")
     plan.changes.append(_config_change(config_path, site, plan.module))
-    plan_dependencies(root, config, site, edits, str(probed.get("django") or ""), plan)
+    plan_dependencies(root, config, site, edits, str(probed.data.get("django") or ""), plan)
     plan.notes.append(f"manage.py now uses {module}.dev; djship uses {plan.module}")
     return plan
 

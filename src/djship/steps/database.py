@@ -79,15 +79,15 @@ def plan_env(p: SitePaths, site: Site, fact: EnvFact, with_db: bool,
         wanted_env["DATABASE_URL"] = f"sqlite:///{p.data}/db.sqlite3"
     want = desired_hashes(wanted_env)
     changed = sorted(k for k, h in want.items() if fact.hashes.get(k) != h)
-    need_key = "SECRET_KEY" not in fact.hashes and "SECRET_KEY" not in wanted_env
+    key = site.env_name("SECRET_KEY")  # generated under the name the settings read
+    need_key = key not in fact.hashes and key not in wanted_env
     need_db = with_db and (not fact.database or "DATABASE_URL" not in fact.hashes)
     if not (changed or need_key or need_db):
         return Plan.nothing("environment file up to date")
-    request: dict[str, object] = {"file": p.env_file, "set": wanted_env,
-                                  "generate": ["SECRET_KEY"]}
+    request: dict[str, object] = {"file": p.env_file, "set": wanted_env, "generate": [key]}
     if need_db:
         request["database"] = {"name": p.db_name}
-    what = [*changed, *(["SECRET_KEY (generated)"] if need_key else []),
+    what = [*changed, *([f"{key} (generated)"] if need_key else []),
             *([f"database {p.db_name}"] if need_db else [])]
     return Plan.of(Run(Script.of([cmd("python3", ENVTOOL)]), "set " + ", ".join(what),
                        stdin=json.dumps(request).encode()))

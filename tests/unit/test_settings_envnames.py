@@ -1,0 +1,190 @@
+"""The project's own variable names (DJANGO_SECRET_KEY via django-environ, DJANGO_ALLOWED_HOSTS
+from os.environ), variables only the servers have, and explicit choices kept."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from test_settings_support import EXAMPLE, copy_project, djship, startproject, with_config
+
+from djship.config import load, validate
+from djship.paths import SitePaths
+from djship.plan import Run
+from djship.release.scripts import domain_env
+from djship.remote.envtool import shape
+from djship.settings import apply_plan, plan_settings, run_check
+from djship.settings.envcheck import ServerEnv
+from djship.steps.database import EnvFact, plan_env
+
+ENVIRON = '''
+env = environ.Env()
+# django-environ raises ImproperlyConfigured at import when a variable without default is unset.
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+ADMIN_URL = env("DJANGO_ADMIN_URL")
+'''
+PLAIN = '''
+import os
+from django.core.management.utils import get_random_secret_key
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", get_random_secret_key())
+DEBUG = False
+ALLOWED_HOSTS = os.environ["DJANGO_ALLOWED_HOSTS"].split(",")
+'''
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return startproject(tmp_path_factory.mktemp("template") / "site")
+
+
+def project(fresh: Path, dest: Path, block: str) -> Path:
+    """startproject with its SECRET_KEY, DEBUG and ALLOWED_HOSTS lines replaced by ``block``."""
+    root = copy_project(fresh, dest)
+    settings = root / "mysite" / "settings.py"
+    text = settings.read_text()
+    text = re.sub(r"^(SECRET_KEY|DEBUG|ALLOWED_HOSTS) = .*\n", "", text, flags=re.M)
+    imports = "import environ\n" if "environ.Env" in block else ""
+    settings.write_text(text.replace("from pathlib import Path\n",
+                                     f"from pathlib import Path\n{imports}") + block)
+    (root / "requirements.txt").write_text("django>=5.2\ndjango-environ\npsycopg[binary]\n")
+    with_config(root)
+    return root
+
+
+def findings(root: Path, server: ServerEnv | None = None) -> dict[str, list[str]]:
+    config = load(root)[0]
+    out: dict[str, list[str]] = {}
+    for f in run_check(root, config, "site", server=(lambda: server) if server else None):
+        out.setdefault(f.code, []).append(f"{f.level}: {f.message} | fix: {f.fix}")
+    return out
+
+
+def test_environ_project_check_names_the_variables_the_project_reads(
+        fresh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(fresh, tmp_path / "site", ENVIRON)
+    found = findings(root)
+    names = "\n".join(found["settings.env_names"])
+    assert "SECRET_KEY from DJANGO_SECRET_KEY" in names
+    assert "ALLOWED_HOSTS from DJANGO_ALLOWED_HOSTS" in names
+    assert "`djship init --settings`" in names
+    missing = found["settings.env-missing"]
+    assert len(missing) == 1 and "DJANGO_ADMIN_URL" in missing[0]
+    assert "`djship env set DJANGO_ADMIN_URL=...`" in missing[0]
+    assert "settings.secret_key" not in found and "settings.allowed_hosts" not in found
+    status, _, err = djship(capsys, root, "check")
+    assert status == 1 and "report" not in err
+
+
+def test_init_settings_on_environ_project_records_names_and_check_follows(
+        fresh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(fresh, tmp_path / "site", ENVIRON)
+    status, _out, err = djship(capsys, root, "init", "--settings", "--yes")
+    assert status == 0, err
+    assert "djship bug" not in err
+    assert "the settings read SECRET_KEY from DJANGO_SECRET_KEY" in err
+    assert "DJANGO_ADMIN_URL" in err  # the note says how to set it
+    site = tomllib.loads((root / "djship.toml").read_text())["sites"]["site"]
+    assert site["env_names"] == {"SECRET_KEY": "DJANGO_SECRET_KEY",
+                                 "ALLOWED_HOSTS": "DJANGO_ALLOWED_HOSTS"}
+    found = findings(root)
+    assert "settings.env_names" not in found and "settings.secret_key" not in found
+    assert {c for c, lines in found.items() if any(x.startswith("error") for x in lines)} == {
+        "settings.env-missing"}
+    # Following that fix (a plain value in djship.toml) clears it.
+    text = (root / "djship.toml").read_text()
+    (root / "djship.toml").write_text(text.replace(
+        "[sites.site.env]\n", '[sites.site.env]\nDJANGO_ADMIN_URL = "admin/"\n'))
+    assert not any(x.startswith("error") for lines in findings(root).values() for x in lines)
+
+
+def test_variable_set_on_the_servers_counts_for_check(fresh: Path, tmp_path: Path) -> None:
+    root = project(fresh, tmp_path / "site", ENVIRON)
+    djship_toml = root / "djship.toml"
+    djship_toml.write_text(djship_toml.read_text().replace(
+        "[sites.site.env]\n", '[sites.site.env_names]\nSECRET_KEY = "DJANGO_SECRET_KEY"\n'
+        'ALLOWED_HOSTS = "DJANGO_ALLOWED_HOSTS"\n\n[sites.site.env]\n'))
+    on_server = findings(root, ServerEnv({"DJANGO_ADMIN_URL": shape("secret-admin/")}))
+    assert "settings.env-missing" not in on_server
+    unknown = findings(root, ServerEnv(None, "site site is not provisioned on web1 yet"))
+    assert "not provisioned on web1" in unknown["settings.env-missing"][0]
+
+
+def test_random_fallback_key_is_not_a_loop(fresh: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The reported loop: check said "SECRET_KEY changes on every import: run `djship init
+    --settings`", which then said "no change needed"."""
+    root = project(fresh, tmp_path / "site", PLAIN)
+    found = findings(root)
+    assert "settings.secret_key" not in found
+    assert any("DJANGO_SECRET_KEY" in line for line in found["settings.env_names"])
+    status, _out, err = djship(capsys, root, "init", "--settings", "--yes")
+    assert status == 0 and "no change needed" not in err
+    found = findings(root)
+    assert "settings.env_names" not in found and "settings.secret_key" not in found
+    assert "settings.allowed_hosts" not in found
+
+
+def test_servers_set_the_project_names() -> None:
+    data = tomllib.loads((EXAMPLE / "djship.toml").read_text())
+    site = next(iter(data["sites"]))
+    data["sites"][site]["env_names"] = {"SECRET_KEY": "DJANGO_SECRET_KEY",
+                                        "ALLOWED_HOSTS": "DJANGO_ALLOWED_HOSTS"}
+    config = validate(data)
+    pairs = domain_env(config, site)
+    assert pairs[0].startswith("DJANGO_ALLOWED_HOSTS=")
+    assert pairs[1].startswith("CSRF_TRUSTED_ORIGINS=")
+    plan = plan_env(SitePaths(site), config.sites[site], EnvFact({}, True), with_db=False)
+    run = plan.actions[0]
+    assert isinstance(run, Run) and "DJANGO_SECRET_KEY (generated)" in run.summary
+    assert json.loads(run.stdin or b"")["generate"] == ["DJANGO_SECRET_KEY"]
+    done = plan_env(SitePaths(site), config.sites[site],
+                    EnvFact({"DJANGO_SECRET_KEY": "h", "DATABASE_URL": "h"}, True), with_db=False)
+    assert not done.actions
+
+
+@pytest.mark.parametrize("value", [
+    "postgres://user:hunter22@db.example.com:5432/shop", "k3y-Secret_value!", "a.com,b.org",
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg+kqh==\n-----END PRIVATE KEY-----\n",
+    '{"type": "service_account", "private_key": "abc", "n": 42}', "8000"])
+def test_shape_keeps_the_form_not_the_value(value: str) -> None:
+    got = shape(value)
+    assert (got != value and len(got) == len(value)) or value.startswith("{")
+    assert re.sub(r"[A-Za-z0-9]", "", got) == re.sub(r"[A-Za-z0-9]", "", value) \
+        or value.startswith("{")
+    if "://" in value:
+        assert got.startswith("postgres://") and "hunter22" not in got
+    if value.startswith("{"):
+        assert '"type"' in got and "service_account" not in got and "42" not in got
+
+
+@pytest.mark.parametrize("flag", ["0", "1", "true", "False", "on"])
+def test_shape_keeps_switches(flag: str) -> None:
+    assert shape(flag) == flag
+
+
+def test_explicit_https_choice_is_kept(fresh: Path, tmp_path: Path) -> None:
+    root = copy_project(fresh, tmp_path / "site")
+    settings = root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\n# Subdomains still serve plain HTTP.\n"
+                        "SECURE_HSTS_INCLUDE_SUBDOMAINS = False\n")
+    config = with_config(root)
+    plan = plan_settings(root, config, "site")
+    diff = plan.diff(root)
+    changed = [line for line in diff.splitlines() if line[:1] in "+-"]
+    assert not any("SECURE_HSTS_INCLUDE_SUBDOMAINS" in line for line in changed)
+    assert "+SECURE_HSTS_SECONDS" in diff
+    assert len(plan.reasons) >= 10  # each change says why, naming its setting
+    assert all(re.search(r"\b[A-Z][A-Z_]{3,}\b", r) for r in plan.reasons)
+    assert any("SECURE_HSTS_SECONDS is not set (production default" in r for r in plan.reasons)
+    apply_plan(root, plan)
+    text = settings.read_text()
+    assert text.count("SECURE_HSTS_INCLUDE_SUBDOMAINS = False") == 1
+    found = findings(root)
+    w005 = found["security.W005"][0]
+    assert "init --settings" not in w005 and "SILENCED_SYSTEM_CHECKS" in w005
