@@ -13,7 +13,7 @@ ENV_ONLY_ON_SERVERS = "settings.env-missing"
 # Every code djship itself reports; Django's checks add theirs ("security.W004"), kind DJANGO.
 KINDS = (
     "project.manage", "project.settings", "project.app",
-    "dependencies.missing", "dependencies.package", "dependencies.postgres",
+    "dependencies.missing", "dependencies.package", "dependencies.postgres", "dependencies.group",
     "settings.import", ENV_ONLY_ON_SERVERS, "settings.env_names",
     "settings.secret_key", "settings.debug", "settings.allowed_hosts",
     "settings.proxy_header", "settings.static_root", "settings.media_root", "settings.database",
