@@ -7,15 +7,19 @@ name and djship uses yours. Undefined variables are errors, never silently empty
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 OVERRIDE_DIR = Path("djship") / "templates"
 
 
 def environment(project_root: Path | None = None) -> Environment:
     """A Jinja environment looking in the project's override folder first."""
+    # Imported here: a deploy that writes no file (most redeploys) renders nothing.
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
     loaders: list[Any] = []
     if project_root is not None:
         loaders.append(FileSystemLoader(str(project_root / OVERRIDE_DIR)))

@@ -123,3 +123,15 @@ def test_subcommand_help_loads_its_module(capsys: pytest.CaptureFixture[str]) ->
     assert code == 0 and "set" in out and "unset" in out
     code, out, _ = run(["sandbox", "--help"], capsys)
     assert code == 0 and "host-entry" in out
+
+
+def test_a_deploy_imports_no_dns_library() -> None:
+    # A deploy never looks a name up: dnspython (0.04 s to import) stays out of it.
+    import subprocess
+    import sys
+
+    code = ("import sys, djship.commands.deploy_cmd, djship.release.deploy; "
+            "print(sorted(m for m in sys.modules if m == 'dns' or m.startswith('dns.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -6,7 +6,7 @@ import pytest
 
 from djship.config import validate
 from djship.errors import UsageError
-from djship.tls import dns
+from djship.tls import dns, lookup
 from djship.tls.dns import Expected, Records, judge
 
 EXP = Expected(("198.51.100.10",))
@@ -103,7 +103,7 @@ def test_check_site_expected_from_lb_hosts(monkeypatch: pytest.MonkeyPatch) -> N
         "hosts": [{"name": "lb1", "address": "198.51.100.1", "roles": ["lb"]},
                   {"name": "web1", "address": "198.51.100.10", "roles": ["web"]}]})
     table = {"example.com": Records(a=("198.51.100.1",))}
-    monkeypatch.setattr(dns, "lookup", lambda _res, name: table.get(name, Records()))
-    checks = dns.check_site(config, "blog", dns.make_resolver("127.0.0.1:53"))
+    monkeypatch.setattr(lookup, "lookup", lambda _res, name: table.get(name, Records()))
+    checks = lookup.check_site(config, "blog", lookup.make_resolver("127.0.0.1:53"))
     assert [(c.domain, c.verdict) for c in checks] == [("example.com", "ok"),
                                                         ("192.0.2.99", "skipped")]

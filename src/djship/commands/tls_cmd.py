@@ -14,7 +14,8 @@ from djship.runner import Runner
 from djship.shell import Script, cmd
 from djship.steps.nginx import fronted
 from djship.tls import certs, status
-from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
+from djship.tls.dns import NAMESERVER_ENV, Check
+from djship.tls.lookup import check_site, make_resolver
 
 
 @click.group("domains")

@@ -19,7 +19,8 @@ from djship.plan import Action, AnyStep, Fact, Plan, Put, Run, Step
 from djship.shell import Script, cmd, raw
 from djship.steps.files import File, differs
 from djship.tls import certs
-from djship.tls.dns import NAMESERVER_ENV, Check, check_site, make_resolver
+from djship.tls.dns import NAMESERVER_ENV, Check
+from djship.tls.lookup import check_site, make_resolver
 
 HOOK = """#!/bin/sh
 # Managed by djship: certbot runs this after it renews a certificate, so nginx serves the
