@@ -272,7 +272,7 @@ def test_release_env_file_quotes_values() -> None:
     assert scripts.RELEASE_ENV == ".djship-env"
 
 
-def test_code_only_change_skips_the_server_check_when_checks_ran_locally(
+def test_code_or_asset_change_skips_the_server_check_when_checks_ran_locally(
         tmp_path: Path) -> None:
     from djship.release.record import checks_fingerprint, static_fingerprint
 
@@ -295,9 +295,14 @@ def test_code_only_change_skips_the_server_check_when_checks_ran_locally(
 
     assert "check" not in deploy(b, checks=True)
     assert "check" in deploy(b, checks=False)  # --skip-checks: the server checks instead
+    # A changed stylesheet: collected again, by collectstatic alone (no check beside it).
+    (tmp_path / "blog" / "static").mkdir()
+    (tmp_path / "blog" / "static" / "site.css").write_text("body {}\n")
+    css = deploy(build(tmp_path, CONFIG, now=1764900001), checks=True)
+    assert "check" not in css and "static" in css
     (tmp_path / "blog" / "migrations").mkdir()
     (tmp_path / "blog" / "migrations" / "0002_x.py").write_text("x = 1\n")
-    assert "check" in deploy(build(tmp_path, CONFIG, now=1764900001), checks=True)
+    assert "check" in deploy(build(tmp_path, CONFIG, now=1764900002), checks=True)
 
 
 def test_a_draining_old_slot_is_not_taken_for_a_leftover() -> None:

@@ -201,15 +201,15 @@ def plan_complete(s: Shipment, state: HostState) -> Plan:
 
 
 def checks_stand(s: Shipment, state: HostState) -> str | None:
-    """Why the server's check may be skipped (only application code changed since the live
-    release, whose checks passed and whose migrations were applied; the local check ran on
-    the new code), or None when it must run."""
+    """Why the server's check may be skipped (only application code or static assets changed
+    since the live release, whose checks passed and whose migrations were applied; the local
+    check ran on the new code), or None when it must run."""
     current = state.release(state.current)
     fp = checks_fingerprint(s.config, s.site, s.build, state.env_digest)
     if current is None or not fp or current.checks != fp or s.force:
         return None
-    return (f"skipped: only application code changed since {current.id} (same migrations, "
-            "settings, dependencies, config and environment)")
+    return (f"skipped: same migrations, settings, dependencies, config and environment as "
+            f"{current.id}, whose checks passed")
 
 
 def plan_start(site: Site, p: SitePaths, slot: str, release: str) -> Plan:
