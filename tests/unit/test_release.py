@@ -290,6 +290,7 @@ def test_state_parse() -> None:
     assert meta is not None and meta.static == "s1"
     assert st.python == (3, 11) and st.release(RID) is not None
     assert state.parse(Result(0, "current:\nslot:\npython:3 11\n", "")).current is None
+    assert not st.static_plain and state.parse(Result(0, "static:plain\n", "")).static_plain
 
 
 def test_migration_plan_parsing() -> None:

@@ -316,3 +316,26 @@ def test_a_draining_old_slot_is_not_taken_for_a_leftover() -> None:
 
     assert not [a for a in plan_clean(SitePaths("blog"), draining).actions
                 if "stop slot" in a.summary]
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_slot_starts_while_static_files_are_collected_only_for_a_plain_storage(
+        tmp_path: Path, plain: bool) -> None:
+    from djship.release.record import checks_fingerprint
+
+    b = project(tmp_path)
+    meta = {"id": LIVE, "fingerprint": "old", "deps_hash": b.deps_hash,
+            "checks": checks_fingerprint(CONFIG, "blog", b, ""), "static": "older"}
+    lines = [ln for ln in state(True).stdout.splitlines() if not ln.startswith("release:")]
+    lines += [f"release:{json.dumps(meta)}"] + (["static:plain"] if plain else [])
+    t = hosts(live=True)
+    for host in t.values():
+        host.responses["current:$(basename"] = Result(0, "\n".join(lines) + "\n", "")
+    Deploy(context(t), "blog", b, checks=lambda: None).execute()
+    sent = labels(t["web1"])
+    assert "check" not in sent and {"static", "start", "complete"} <= set(sent)
+    if plain:  # the app reads no collected file: it starts beside collectstatic
+        assert sent.index("start") < sent.index("complete")
+    else:  # a manifest (or no files here) may be read at start: collected first
+        assert sent.index("static") < sent.index("complete") < sent.index("start")
+    assert sent.index("start") < sent.index("health") < sent.index("switch")

@@ -71,10 +71,8 @@ class Background:
 class Release(Pipeline):
     """What deploy, rollback and restart share: going live with a release, and finishing."""
 
-    def go_live(self, release_for: Callable[[Target], str],
-                before_switch: Callable[[], None] | None = None) -> None:
-        """Start the release in each web host's idle slot, health-check it, then switch every
-        host to it (all or none: a failed switch is undone on every host)."""
+    def start_slots(self, release_for: Callable[[Target], str]) -> None:
+        """Start the release in each web host's idle slot."""
         site = self.config.sites[self.site]
         for t in self.targets:
             t.slot = other_slot(t.state.live_slot or "green") if t.serves else None
@@ -84,12 +82,23 @@ class Release(Pipeline):
                 return Plan.nothing("no app server on a worker-only host")
             return plan_start(site, self.paths, t.slot, release_for(t))
 
+        self.plan_phase("start", start)
+
+    def go_live(self, release_for: Callable[[Target], str],
+                before_switch: Callable[[], None] | None = None, *,
+                started: bool = False) -> None:
+        """Start the release in each web host's idle slot (unless ``started``), health-check
+        it, then switch every host to it (all or none: a failed switch is undone on every
+        host)."""
+        site = self.config.sites[self.site]
+        if not started:
+            self.start_slots(release_for)
+
         def health(t: Target) -> Plan:
             if t.slot is None:
                 return Plan.nothing("no app server on a worker-only host")
             return plan_health(site, self.paths, t.slot, release_for(t))
 
-        self.plan_phase("start", start)
         self.plan_phase("health", health)
         if before_switch is not None:
             before_switch()
@@ -184,10 +193,19 @@ class Deploy(Release):
             self.ctx.ui.step(first.name, "check", "ok", stand)
         else:
             self.check_and_migrate(first, collect=collect)
-        self.plan_phase("static", lambda t: plan_static(  # workers render templates too
-            s, t.state, collected=collect and not stand and t is first))
+        def static() -> None:
+            self.plan_phase("static", lambda t: plan_static(  # workers render templates too
+                s, t.state, collected=collect and not stand and t is first))
+
+        # Same settings as the live release, whose app read none of its collected files (a
+        # plain storage: no manifest): the new slot starts while they are collected.
+        overlap = bool(stand) and collect and all(t.state.static_plain for t in self.targets)
+        if overlap:
+            self.together(static, lambda: self.start_slots(lambda _t: self.release))
+        else:
+            static()
         self.plan_phase("complete", lambda t: plan_complete(s, t.state))
-        self.go_live(lambda _t: self.release, before_switch=self.checks.wait)
+        self.go_live(lambda _t: self.release, before_switch=self.checks.wait, started=overlap)
 
     def check_and_migrate(self, t: Target, *, collect: bool = False) -> None:
         """check --deploy and migrate --plan (and collectstatic) in one process; back up and

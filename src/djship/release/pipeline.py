@@ -186,6 +186,15 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(chosen)))) as pool:
             return list(pool.map(fn, chosen))
 
+    def together(self, *jobs: Callable[[], None]) -> None:
+        """Run phases at the same time (each on every host); after all of them ended, raise
+        the first one's failure (every action either took is in the journals, for undo)."""
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
+
     def undo_all(self, first: Script | None = None) -> None:
         """Undo, on every host at once, what this run did (newest first); ``first`` runs
         before the undo on each host (ending what the run still runs there)."""

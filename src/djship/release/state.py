@@ -46,6 +46,9 @@ class HostState:
     free: int = -1  # bytes free under the site's folder (-1: unknown)
     envtool: str = ""  # sha256 of djship's env helper on the host
     scopes: tuple[str, ...] = ()  # transient scopes of deploys still running commands
+    # The live release's static files are on this host, without a manifest: the app reads
+    # none of them (a plain storage), so a new slot can start while they are collected.
+    static_plain: bool = False
     # python3.X interpreters besides python3: the distribution's, hand-installed, uv's.
     interpreters: tuple[str, ...] = ()
     os: str = ""  # the OS release in words ("Debian GNU/Linux 12 (bookworm)")
@@ -100,6 +103,11 @@ def probe(p: SitePaths) -> Script:
         cmd(raw(units)),
         cmd(raw(f"systemctl list-units --type=scope --plain --no-legend "
                 f"'djship-{p.site}-run-*' 2>/dev/null | awk '{{print \"scope:\" $1}}' || true")),
+        # The live release collected files here and no manifest: a plain storage, whose
+        # app reads no collected file (ManifestStaticFilesStorage reads staticfiles.json).
+        cmd(raw(f'if [ -n "$(find {p.live_static}/ -mindepth 1 -maxdepth 1 -print -quit '
+                f'2>/dev/null)" ] && [ ! -e {p.live_static}/staticfiles.json ]; then '
+                'echo "static:plain"; fi')),
         cmd("echo", raw(f'"envtool:$(sha256sum {ENVTOOL} 2>/dev/null | cut -c1-64)"')),
         cmd("echo", raw(f'"free:$(df -B1 --output=avail {p.root} 2>/dev/null | tail -n 1)"')),
     ])
@@ -119,6 +127,7 @@ def parse(result: Result) -> HostState:
     scopes: list[str] = []
     found: list[str] = []
     os_name = ""
+    plain = False
     known = set(ReleaseMeta.__dataclass_fields__)
     for line in result.stdout.splitlines():
         key, _, value = line.partition(":")
@@ -151,10 +160,13 @@ def parse(result: Result) -> HostState:
             os_name = value.strip()
         elif key == "envtool":
             tool = value.strip()
+        elif key == "static":
+            plain = value.strip() == "plain"
         elif key == "free" and value.strip().isdigit():
             free = int(value.strip())
     releases.sort(key=lambda r: r.id)
     return HostState(current or None, slot or None, tuple(releases), env, active, py,
                      incomplete=tuple(sorted(incomplete)), venvs=tuple(sorted(venvs)),
                      idle_active=idle, free=free, envtool=tool,
-                     scopes=tuple(scopes), interpreters=tuple(found), os=os_name)
+                     scopes=tuple(scopes), interpreters=tuple(found), os=os_name,
+                     static_plain=plain)
