@@ -122,7 +122,8 @@ def project_findings(root: Path, config: Config, site: str) -> list[Finding]:
     app = proj.wsgi or proj.asgi or ""
     if manage.is_file() and not _app_defined(manage.parent, app):
         out.append(Finding("error", "project.app", f"{app} does not resolve to a file "
-                           "defining it", "set project.wsgi to 'package.wsgi:application'"))
+                           "defining it", "set project.wsgi in djship.toml to the application's "
+                           "'module:name', e.g. 'mysite.wsgi:application'"))
     return out + dependency_findings(root, config, site)
 
 

@@ -20,6 +20,7 @@ SETTING_OF = {
     "security.W016": "CSRF_COOKIE_SECURE", "security.W018": "DEBUG",
     "security.W019": "X_FRAME_OPTIONS", "security.W020": "ALLOWED_HOSTS",
     "security.W021": "W021", "security.W022": "SECURE_REFERRER_POLICY",
+    "security.E023": "SECURE_REFERRER_POLICY", "security.E024": "SECURE_CROSS_ORIGIN_OPENER_POLICY",
 }
 
 
@@ -53,9 +54,13 @@ def deploy_findings(proc: subprocess.CompletedProcess[str], plain_http: bool = F
             fix = hint.removeprefix("HINT:").strip() if hint.startswith("HINT:") else ""
             if plain_http and m["id"] in _HTTPS_CHECKS:
                 fix = PLAIN_HTTP
+            if fix and m["id"] in SETTING_OF:  # Django's hint, and where it applies
+                fix += f" (set {SETTING_OF[m['id']]} in the settings)"
             out.append(Finding(level, m["id"], m["msg"], fix or fix_for(m["id"], proposed)))
     if proc.returncode != 0 and not any(f.level == "error" for f in out):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         out.append(Finding("error", "django.check", "manage.py check --deploy failed: "
-                           + " / ".join(tail), "run it yourself to see the whole output"))
+                           + " / ".join(tail), "fix the error above in the project's code (`python "
+                           "manage.py check --deploy` with the production environment shows "
+                           "all of its output)"))
     return out

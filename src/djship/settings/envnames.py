@@ -73,7 +73,7 @@ def project_names(data: dict[str, Any], source: SettingsSource | None, site: Sit
         a = source.last(setting) if source is not None else None
         named = sorted(_constants(a.value) & set(reads)) if a and a.value is not None else []
         candidates = list(dict.fromkeys([*found, *named]))
-        if configured in candidates or configured in reads:
+        if configured in candidates:
             continue
         if len(candidates) == 1:
             out[setting] = candidates[0]
