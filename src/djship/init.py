@@ -17,9 +17,11 @@ from djship.config.python import parse as parse_python
 from djship.config.schema import PLACEHOLDER_ADDRESS
 from djship.errors import UsageError
 from djship.project import ProjectInfo, detect
+from djship.release import syslibs
 from djship.settings import groups
 from djship.settings.dbchoice import choose_database
 from djship.settings.health import find_health_path
+from djship.steps import packages as apt
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Placeholders that validate but are obviously not real: example.com and an address from
@@ -64,9 +66,11 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
     package = settings.split(".")[0]
     wsgi = info.wsgi or (None if info.asgi else f"{package}.wsgi:application")
     groups, extras, reasons = _groups(info, settings, wsgi)
+    system, system_reasons = system_packages(info, settings)
     template = _environment().get_template("djship.toml.j2")
     return template.render(
-        groups=groups, extras=extras, group_reasons=reasons,
+        groups=groups, extras=extras, group_reasons=reasons, system_packages=system,
+        system_reasons=system_reasons,
         missing=info.missing, settings_values=info.settings_values,
         name=info.name, python=_python(info.python_spec), settings=settings, package=package,
         wsgi=wsgi, asgi=info.asgi, dependencies=info.dependencies or "requirements",
@@ -84,6 +88,18 @@ def _groups(info: ProjectInfo, settings: str, wsgi: str | None
         return [], [], []
     apps = [a for a in (wsgi, info.asgi) if a]
     return groups.proposal(groups.find(info.root, info.app_dir, settings, apps, [], []))
+
+
+def system_packages(info: ProjectInfo, settings: str) -> tuple[list[str], list[str]]:
+    """(Debian packages, why) that the project's dependencies need beyond djship's own."""
+    names, source = syslibs.dependency_names(info.root, info.dependencies or "requirements",
+                                             info.requirements or "requirements.txt")
+    needs = syslibs.needs_for(names, source, groups.uses_geodjango(info.app_dir, settings))
+    # Those djship installs anyway (libpq-dev, build-essential) need no line of their own.
+    needs = [n for n in needs if set(n.packages) - set(apt.BASE)]
+    wanted = [p for n in needs for p in n.packages if p not in apt.BASE]
+    reasons = [f"{n.dist} {n.why} ({', '.join(n.packages)})" for n in needs]
+    return list(dict.fromkeys(wanted)), reasons
 
 
 def _python(spec: str | None) -> str | None:
@@ -155,6 +171,8 @@ def run_init(root: Path, *, force: bool) -> InitResult:
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     proposed = _groups(info, settings, info.wsgi)
     notes = [*info.notes, *(f"proposed project.groups/extras: {r}" for r in proposed[2]),
+             *(f"proposed project.system_packages: {r}"
+               for r in system_packages(info, settings)[1]),
              f"replace the placeholder domain {PLACEHOLDER_DOMAIN} in sites.{info.name}.domains",
              f"replace the placeholder address {PLACEHOLDER_ADDRESS} of host {DEFAULT_HOST}"]
     return InitResult(path=path, notes=notes, missing=list(info.missing))

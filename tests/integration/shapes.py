@@ -60,7 +60,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 PACKAGES = ("django", "gunicorn", "six", "sqlparse", "idna", "uvicorn", "uvicorn-worker",
-            "asgiref", "tzdata", "packaging")
+            "asgiref", "tzdata", "packaging", "python-magic")
 
 
 def about(request):

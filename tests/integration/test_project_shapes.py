@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import sysconfig
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -244,11 +247,34 @@ def uv_groups() -> dict[str, str]:
                                        extra_project='groups = ["prod"]\n')}
 
 
+def python_magic() -> dict[str, str]:
+    """The settings import python-magic, which loads libmagic at import: present here (the
+    project's own .venv, as a developer has), not on a server until system_packages says so.
+    SETTINGS_NAME is what libmagic makes of a PDF's first bytes."""
+    files = django_files("magic")
+    files["mysite/settings.py"] = files["mysite/settings.py"].replace(
+        'SETTINGS_NAME = "single"\n', "import magic  # noqa: E402\n\n"
+        'SETTINGS_NAME = magic.from_buffer(b"%PDF-1.4\\n", mime=True)\n')
+    return {**files, "requirements.txt": DJANGO + "python-magic==0.4.27\n",
+            "djship.toml": djship_toml("magic")}
+
+
+def local_venv(root: Path, *packages: str) -> None:
+    """The project's own .venv (djship's check runs with it): the packages of the Python
+    running these tests, plus ``packages``."""
+    venv = root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site_packages = next(venv.glob("lib/python3*/site-packages"))
+    (site_packages / "djship-tests.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", *packages], check=True, timeout=300)
+
+
 BOOKWORM_SHAPES: dict[str, Callable[[], dict[str, str]]] = {
     "split": split_settings, "nested": nested_requirements,
     "uvlock": lambda: uv_project("uvlock", ">=3.11"), "poetry": poetry_project,
     "asgi": asgi_only, "nogunicorn": no_gunicorn, "slow": slow_start, "healthz": health_path,
-    "uvgroup": uv_groups,
+    "uvgroup": uv_groups, "magic": python_magic,
 }
 
 
@@ -293,6 +319,7 @@ def sites(servers: tuple[SandboxInfo, SandboxInfo],
             for name, files in BOOKWORM_SHAPES.items()}
     made["py312"] = Site("py312", make_shape(base, "py312", uv_project("py312", ">=3.12"),
                                              trixie), trixie)
+    local_venv(made["magic"].project.root, "python-magic==0.4.27")
     firsts = [made["split"], made["py312"]]
     with ThreadPoolExecutor(DEPLOYS_AT_ONCE) as pool:
         list(pool.map(_provision, firsts))  # one per server: these may run side by side
@@ -411,6 +438,35 @@ def test_runtime_packages_in_a_uv_dependency_group(sites: dict[str, Site]) -> No
     assert ("packaging (an import in mysite/settings.py) comes from packaging, which "
             'pyproject.toml lists only in dependency group "prod"') in run.stderr, str(run)
     assert 'add "prod" to project.groups in djship.toml' in run.stderr, str(run)
+
+
+def test_system_library_init_proposes_then_deploys(sites: dict[str, Site]) -> None:
+    """python-magic passed every check here and failed on the server: the failure says it
+    is the server's, names the library and the package, and following it deploys."""
+    site = sites["magic"]
+    assert site.first is not None
+    text = refused(site.first, "check")
+    headline = next(ln for ln in text.splitlines() if ln.startswith("error:"))
+    assert ("the app fails to import on" in headline and "but not on this machine: the shared "
+            "library libmagic is missing there (Debian package libmagic-dev)" in headline), text
+    assert "this machine: Python " in text and f": Python {SYSTEM_PYTHON} on Debian" in text
+    hint = next(ln for ln in text.splitlines() if ln.startswith("hint:"))
+    assert '"libmagic-dev" to project.system_packages' in hint and "provision" in hint
+    # What init proposes for the project, and why.
+    proposed = render_config(detect(site.project.root))
+    assert tomllib.loads(proposed)["project"]["system_packages"] == ["libmagic-dev"]
+    assert "python-magic loads libmagic at import (libmagic-dev)" in proposed
+    # Follow the hint as given: add it, provision, deploy.
+    toml = site.project.read("djship.toml")
+    site.project.write("djship.toml", toml.replace(
+        "[project]\n", '[project]\nsystem_packages = ["libmagic-dev"]\n', 1))
+    site.project.commit("system_packages: libmagic-dev")
+    _provision(site)
+    run = site.project.djship("deploy")
+    assert run.returncode == 0, f"{run}\n--- server journal\n{server_log(site)}"
+    about = site.about()
+    assert about["settings_name"] == "application/pdf"  # libmagic at work on the server
+    assert "python-magic" in site.packages()
 
 
 def test_poetry_lock_pins_are_installed(sites: dict[str, Site]) -> None:

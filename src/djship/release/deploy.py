@@ -219,8 +219,15 @@ class Deploy(Release):
                                                           "(read; they decide the migrate step)")))
         else:
             began = time.monotonic()
-            res = self.runner.check(t.transport, probe, "check",
-                                    hint="`djship check` runs the same checks locally")
+            try:
+                res = self.runner.check(t.transport, probe, "check",
+                                        hint="`djship check` runs the same checks locally")
+            except RemoteFailure as exc:
+                if self.checks.job is None:  # --skip-checks: nothing ran here to compare
+                    raise
+                self.checks.wait()  # the local checks' own errors come first
+                raise diagnose.server_only(exc, t.state.python, t.state.os,
+                                           diagnose.local_platform()) from None
             report = check.parse(res.stdout, res.stderr)
             for line in report.warnings:
                 self.ctx.ui.debug(f"{t.name}: {line}")

@@ -8,10 +8,13 @@ what was missing, so the message says what to add to ``project.system_packages``
 
 from __future__ import annotations
 
+import platform
 import re
+import sys
 from dataclasses import dataclass
 
 from djship.errors import DjshipError, RemoteFailure
+from djship.release import syslibs
 from djship.release.scripts import PYTHON_MISSING
 
 # C headers (as #include'd) and the Debian packages that provide them.
@@ -129,3 +132,58 @@ def explain(exc: RemoteFailure) -> RemoteFailure:
 def _replace(exc: RemoteFailure, headline: str, hint: str) -> InstallFailure:
     return InstallFailure(exc.host, exc.step, exc.command, exc.exit_status, exc.stderr,
                           exc.stdout, exc.site, hint, exc.tail_lines, headline=headline)
+
+
+@dataclass
+class ServerOnlyFailure(RemoteFailure):
+    """The server's check failed where the same check passed on this machine."""
+
+    headline: str = ""
+    differences: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        DjshipError.__init__(self, self.headline, hint=self.hint_text)
+
+    def details(self) -> list[str]:
+        return [*(f"  {line}" for line in self.differences), *super().details()]
+
+
+def local_platform() -> str:
+    """This machine's Python and OS, in words."""
+    try:
+        name = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        name = ""
+    name = name or f"{platform.system()} {platform.release()}".strip()
+    return f"Python {sys.version_info[0]}.{sys.version_info[1]} on {name}"
+
+
+def server_only(exc: RemoteFailure, python: tuple[int, int], os_name: str,
+                here: str) -> RemoteFailure:
+    """A clearer error for a server check that failed after the local one passed: the
+    missing shared library and its Debian package when the output names one, and in any
+    case what differs between the two machines (``here``: local_platform())."""
+    there = f"Python {python[0]}.{python[1]} on {os_name or 'its OS'}"
+    differences = (f"this machine: {here}", f"{exc.host}: {there}")
+    missing = syslibs.missing_library(f"{exc.stderr}\n{exc.stdout}")
+    if missing is None:
+        headline = (f"the release's check failed on {exc.host} but passed on this machine: "
+                    "something the app needs differs between the two")
+        hint = ("read the server's output above: a missing Debian package goes in "
+                "project.system_packages (then `djship provision`), a variable only the "
+                "server lacks is set with `djship env set`")
+        return ServerOnlyFailure(exc.host, exc.step, exc.command, exc.exit_status, exc.stderr,
+                                 exc.stdout, exc.site, hint, exc.tail_lines,
+                                 headline=headline, differences=differences)
+    headline = (f"the app fails to import on {exc.host} but not on this machine: the shared "
+                f"library {missing.library} is missing there")
+    if missing.package:
+        headline += f" (Debian package {missing.package})"
+        hint = (f'add "{missing.package}" to project.system_packages in djship.toml, run '
+                "`djship provision`, then deploy again")
+    else:
+        hint = (f"install the Debian package that provides {missing.library} on the server "
+                "(`apt-file search` names it) through project.system_packages")
+    return ServerOnlyFailure(exc.host, exc.step, exc.command, exc.exit_status, exc.stderr,
+                             exc.stdout, exc.site, hint, exc.tail_lines, headline=headline,
+                             differences=differences)

@@ -136,6 +136,26 @@ def _settings_files(app_dir: Path, path: Path | None, module: str, depth: int = 
             yield from _settings_files(app_dir, module_file(app_dir, target), target, depth + 1)
 
 
+def installed_apps(app_dir: Path, settings: str) -> list[str]:
+    """INSTALLED_APPS entries written as literals in the settings (and their star imports)."""
+    return [name for file, _ in _settings_files(app_dir, module_file(app_dir, settings),
+                                                settings)
+            for name in _installed_apps(_parse(file))]
+
+
+def uses_geodjango(app_dir: Path, settings: str) -> bool:
+    """django.contrib.gis in INSTALLED_APPS, or a spatial database backend in the settings."""
+    if any(a.startswith("django.contrib.gis") for a in installed_apps(app_dir, settings)):
+        return True
+    for file, _ in _settings_files(app_dir, module_file(app_dir, settings), settings):
+        try:
+            if "django.contrib.gis.db.backends" in file.read_text(encoding="utf-8"):
+                return True
+        except (OSError, UnicodeDecodeError):
+            continue
+    return False
+
+
 def _parse(path: Path | None) -> ast.Module | None:
     try:
         return ast.parse(path.read_text(encoding="utf-8")) if path else None
