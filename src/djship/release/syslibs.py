@@ -67,7 +67,8 @@ LIBRARIES = {
     "harfbuzz-subset": "libharfbuzz-subset0", "cairo": "libcairo2", "gdal": "gdal-bin",
     "geos_c": "gdal-bin", "pq": "libpq5", "mariadb": "libmariadb3", "mysqlclient": "libmariadb3",
     "xmlsec1": "libxmlsec1-dev", "ldap": "libldap-dev", "sasl2": "libsasl2-2",
-    "gobject-2.0": "libglib2.0-0", "jpeg": "libjpeg62-turbo", "xml2": "libxml2",
+    # GLib is libglib2.0-0t64 on Debian 13: Pango depends on it under either name.
+    "gobject-2.0": "libpango-1.0-0", "jpeg": "libjpeg62-turbo", "xml2": "libxml2",
     "xslt": "libxslt1.1", "memcached": "libmemcached-dev",
 }
 _SO = re.compile(r"\b(lib[\w.+-]+?)\.so(?:\.[\d.]+)?: cannot open shared object file")
