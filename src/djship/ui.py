@@ -44,7 +44,7 @@ class UI:
         if self.quiet and status in ("ok", "skip"):
             return
         colour = {"ok": "green", "changed": "yellow", "failed": "red bold",
-                  "skip": "dim", "plan": "cyan"}.get(status, "")
+                  "skip": "dim", "plan": "cyan"}.get(status, "none")
         took = f" [dim]{seconds:.1f}s[/dim]" if seconds is not None else ""
         line = (f"[bold]{escape(host):<12}[/bold] {escape(step):<18} "
                 f"[{colour}]{status:<8}[/{colour}]{took} {escape(self.mask(detail))}")

@@ -135,3 +135,54 @@ def test_a_deploy_imports_no_dns_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def _with_hooks(tmp_path: Path, hooks: str, site_extra: str = "") -> Path:
+    project = tmp_path / "p"
+    shutil.copytree(EXAMPLE, project)
+    text = (project / "djship.toml").read_text()
+    text = text.replace('database = "postgres"\n', f'database = "postgres"\n{site_extra}', 1)
+    # 127.0.0.1 port 1 is closed: any connection fails locally and at once.
+    text = text.replace('address = "10.213.77.2"', 'address = "127.0.0.1"\nport = 1')
+    (project / "djship.toml").write_text(hooks + "\n" + text)
+    return project
+
+
+def test_a_failing_pre_deploy_hook_stops_before_any_connection(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    told = tmp_path / "told"
+    project = _with_hooks(tmp_path, f'[hooks]\npre_deploy = ["env > {told}", "exit 3"]\n'
+                                    f'post_deploy = ["echo post >> {told}"]\n')
+    code, _, err = run(["-C", str(project), "deploy", "--skip-checks"], capsys)
+    assert code == 1
+    assert "pre_deploy hook `exit 3` failed (exit 3)" in err
+    assert "cannot connect" not in err  # stopped before the servers were asked anything
+    lines = told.read_text().splitlines()
+    assert "DJSHIP_SITE=guestbook" in lines and "DJSHIP_HOSTS=sandbox" in lines
+    assert any(ln.startswith("DJSHIP_RELEASE=") and len(ln) > 20 for ln in lines)
+    assert "post" not in lines  # nothing was deployed: there is no outcome to report
+
+
+def test_post_deploy_hooks_hear_a_failed_outcome(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    told = tmp_path / "told"
+    project = _with_hooks(tmp_path, '[hooks]\npost_deploy = '
+                                    f'["echo $DJSHIP_OUTCOME $DJSHIP_RELEASE > {told}"]\n')
+    code, _, err = run(["-C", str(project), "deploy", "--skip-checks"], capsys)
+    assert code == 1 and "cannot connect to root@127.0.0.1:1" in err  # the deploy's own error
+    outcome, release = told.read_text().split()
+    assert outcome == "failed" and release.startswith("20")
+
+
+def test_dry_run_lists_hooks_and_release_commands(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    project = _with_hooks(tmp_path, '[hooks]\npre_deploy = ["./notify start"]\n',
+                          'build = ["npm run build"]\n'
+                          'release = ["manage.py compress --force", "manage.py createcachetable"]\n')
+    code, out, err = run(["-C", str(project), "deploy", "--dry-run", "--skip-checks"], capsys)
+    assert code == 0, err
+    assert "# [local] pre_deploy: ./notify start" in out
+    build_at, compress_at = out.index(" npm run build"), out.index("manage.py compress --force")
+    assert out.index("] venv:") < out.index("] build: npm run build") < build_at
+    assert build_at < out.index("migrate --noinput") < out.index("] release: manage.py compress")
+    assert compress_at < out.index("createcachetable") < out.index("] complete:")

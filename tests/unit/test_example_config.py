@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from djship.config import validate
-from djship.config.schema import Backups, Host, Job, Process, Project, Site, Tls
+from djship.config.schema import Backups, Hooks, Host, Job, Process, Project, Site, Tls
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "djship.example.toml"
-MODELS = (Project, Site, Process, Job, Backups, Tls, Host)
+MODELS = (Project, Site, Process, Job, Backups, Tls, Host, Hooks)
 
 
 def test_example_config_validates() -> None:

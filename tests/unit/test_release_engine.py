@@ -13,11 +13,12 @@ import pytest
 from djship.config import Config, validate
 from djship.config.loader import Source
 from djship.context import Context
-from djship.errors import DjshipError
+from djship.errors import DjshipError, RemoteFailure
 from djship.release import check, scripts
 from djship.release.build import Build, build
 from djship.release.deploy import Activate, Deploy
 from djship.release.pipeline import is_stale
+from djship.runner import MultiHostFailure
 from djship.transport.base import Result
 from djship.transport.recording import RecordingTransport
 from djship.ui import UI
@@ -339,3 +340,26 @@ def test_slot_starts_while_static_files_are_collected_only_for_a_plain_storage(
     else:  # a manifest (or no files here) may be read at start: collected first
         assert sent.index("static") < sent.index("complete") < sent.index("start")
     assert sent.index("start") < sent.index("health") < sent.index("switch")
+
+
+def test_a_failing_release_command_refuses_the_release(tmp_path: Path) -> None:
+    config = validate({**CONFIG.model_dump(exclude_none=True), "sites": {"blog": {
+        **CONFIG.sites["blog"].model_dump(exclude_none=True),
+        "build": ["npm run build"],
+        "release": ["manage.py compress --force", "manage.py createcachetable"]}}})
+    t = hosts(live=True, fail="manage.py compress")
+    with pytest.raises(MultiHostFailure) as err:
+        Deploy(context(t, config=config), "blog", project(tmp_path)).execute()
+    for failure in err.value.failures:  # the command and its status are named
+        assert isinstance(failure, RemoteFailure) and failure.step == "release"
+        assert "manage.py compress --force" in failure.command and failure.exit_status == 1
+    scripts_ = t["web1"].scripts()
+    order = [next(i for i, s in enumerate(scripts_) if mark in s)
+             for mark in ("npm run build", "collectstatic", "manage.py compress")]
+    assert order == sorted(order)  # build before collectstatic, release commands after it
+    assert not any("createcachetable" in s for s in scripts_)  # stops at the first failure
+    assert not any("nginx -t" in s for s in scripts_)  # never switched
+    assert not any("systemctl start" in s for s in scripts_)  # the release never started
+    assert labels(t["web1"])[-2:] == ["discard", "unlock"]  # the release is gone
+    for host in ("web2", "work1"):  # every app host runs them, in its own release
+        assert any("npm run build" in s for s in t[host].scripts())

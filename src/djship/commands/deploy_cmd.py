@@ -10,6 +10,7 @@ from djship.commands.base import State, dry_run_option, pass_state, site_option
 from djship.commands.check_cmd import print_findings
 from djship.context import Context
 from djship.errors import DjshipError
+from djship.ops.hooks import HookRun
 from djship.paths import SitePaths
 from djship.release import scripts
 from djship.release.build import Build, build
@@ -47,28 +48,42 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
         ctx.ui.warn(warning)
     if skip_checks:
         ctx.ui.warn("production checks skipped (--skip-checks)")
+    hooks = ctx.config.hooks
     if dry_run:
         if not skip_checks:
             preflight(state, ctx, name, b)
+        for when in ("pre_deploy", "post_deploy"):
+            for command in getattr(hooks, when):
+                ctx.ui.data(f"# [local] {when}: {command}")
         print_dry_run(ctx, name, b)
         return
+    local = HookRun(ctx.ui, ctx.root, name, b.release_id, [h.name for h in ctx.hosts(name)])
+    local.run("pre_deploy", hooks.pre_deploy)  # before anything on the servers changes
     # The local checks run beside the first phases (lock, upload, venv, the server's own
     # check); the deploy waits for them before anything it cannot undo (migrate, switch).
     checks = None if skip_checks else (lambda: preflight(state, ctx, name, b))
     try:
         changed = Deploy(ctx, name, b, force=force, checks=checks).execute()
+    except BaseException:
+        if hooks.post_deploy:
+            try:
+                local.run("post_deploy", hooks.post_deploy, outcome="failed")
+            except DjshipError as hook:  # the deploy's own error is the one to report
+                ctx.ui.warn(hook.message)
+        raise
     finally:
         ctx.close()
     took = time.monotonic() - start
     if not changed:
         ctx.ui.info(f"nothing changed: {name} already runs this code, config and environment "
                     f"({took:.1f}s)")
-        return
-    ctx.ui.info(f"deployed {b.release_id} to {name} in {took:.1f}s")
-    site_cfg = ctx.config.sites[name]
-    if site_cfg.domains:
-        scheme = "https" if site_cfg.tls.enabled else "http"
-        ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
+    else:
+        ctx.ui.info(f"deployed {b.release_id} to {name} in {took:.1f}s")
+        site_cfg = ctx.config.sites[name]
+        if site_cfg.domains:
+            scheme = "https" if site_cfg.tls.enabled else "http"
+            ctx.ui.data(f"{scheme}://{site_cfg.domains[0]}/")
+    local.run("post_deploy", hooks.post_deploy, outcome="deployed" if changed else "unchanged")
 
 
 def preflight(state: State, ctx: Context, site: str, b: Build) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -158,6 +159,31 @@ class Tls(Strict):
     acme_ca_bundle: str | None = None
 
 
+def _command(value: str) -> str:
+    """A command line: split like a shell would (quotes), run without one."""
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    if not words:
+        raise ValueError("an empty command")
+    return value
+
+
+ReleaseCommand = Annotated[str, AfterValidator(_command)]
+
+
+class Hooks(Strict):
+    """Commands run on the machine running djship around a deploy (through its shell, in
+    the project folder), with DJSHIP_SITE, DJSHIP_RELEASE, DJSHIP_HOSTS and, after it,
+    DJSHIP_OUTCOME (deployed, unchanged or failed) in their environment."""
+
+    # A failing pre_deploy command stops the deploy before anything changes.
+    pre_deploy: list[str] = Field(default_factory=list)
+    # Run after every deploy, also a failed one; a failing one makes the command fail.
+    post_deploy: list[str] = Field(default_factory=list)
+
+
 class Site(Strict):
     """One deployed instance of the project: domains, processes, environment, hosts."""
 
@@ -175,6 +201,12 @@ class Site(Strict):
     canonical: Literal["apex", "www", "none"] = "none"
     processes: dict[str, Process] = Field(default_factory=dict)
     jobs: dict[str, Job] = Field(default_factory=dict)
+    # The project's own commands, run in the new release on every app host as the site user
+    # with the site's environment ("manage.py X" and "python" use the release's venv):
+    # `build` before collectstatic, `release` after migrate and collectstatic and before the
+    # new slot starts. A failing one refuses the release; the live site is untouched.
+    build: list[ReleaseCommand] = Field(default_factory=list)
+    release: list[ReleaseCommand] = Field(default_factory=list)
     backups: Backups = Field(default_factory=Backups)
     tls: Tls = Field(default_factory=Tls)
 
@@ -243,6 +275,7 @@ class Config(Strict):
     project: Project
     sites: dict[str, Site]
     hosts: list[Host]
+    hooks: Hooks = Field(default_factory=Hooks)
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -17,6 +17,7 @@ from djship.release.phases import (
     Shipment,
     checks_stand,
     plan_clean,
+    plan_commands,
     plan_complete,
     plan_finish,
     plan_health,
@@ -184,6 +185,8 @@ class Deploy(Release):
             self.plan_phase("venv", lambda t: plan_venv(s, t.state))
         except RemoteFailure as exc:
             raise diagnose.explain(exc) from None
+        if s.site_config.build:
+            self.plan_phase("build", lambda _t: plan_commands(s, "build"))
         first = self.targets[0]
         collect = not static_reusable(s, first.state)
         # Checks that stand are skipped even when static files are collected: collectstatic
@@ -199,11 +202,14 @@ class Deploy(Release):
 
         # Same settings as the live release, whose app read none of its collected files (a
         # plain storage: no manifest): the new slot starts while they are collected.
-        overlap = bool(stand) and collect and all(t.state.static_plain for t in self.targets)
+        overlap = (bool(stand) and collect and not s.site_config.release
+                   and all(t.state.static_plain for t in self.targets))
         if overlap:
             self.together(static, lambda: self.start_slots(lambda _t: self.release))
         else:
             static()
+        if s.site_config.release:
+            self.plan_phase("release", lambda _t: plan_commands(s, "release"))
         self.plan_phase("complete", lambda t: plan_complete(s, t.state))
         self.go_live(lambda _t: self.release, before_switch=self.checks.wait, started=overlap)
 

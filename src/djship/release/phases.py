@@ -10,6 +10,7 @@ prints these same plans. Nothing here touches a host.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from djship.release.record import (
 )
 from djship.release.state import META, HostState
 from djship.remote.envtool import quote
-from djship.shell import Command, Script
+from djship.shell import Command, Script, cmd
 from djship.steps import workers
 from djship.steps.tools import envtool_file
 
@@ -187,6 +188,19 @@ def plan_static(s: Shipment, state: HostState, *, collected: bool = False) -> Pl
         return Plan.nothing("collected by the check process")
     return Plan.of(Run(scripts.scoped(p, s.release, "static", scripts.collect_static(
         s.config, s.site, p.release(s.release))), "collected"))
+
+
+def plan_commands(s: Shipment, which: str) -> Plan:
+    """The project's ``build`` or ``release`` commands, in order, in the new release (each in
+    its scope: an interrupted run stops it). Nothing to undo of their own: a failure
+    discards the release they ran in."""
+    commands = getattr(s.site_config, which)
+    if not commands:
+        return Plan.nothing(f"no {which} commands (sites.{s.site}.{which})")
+    p, rel = s.paths, s.paths.release(s.release)
+    return Plan.of(*(Run(scripts.scoped(p, s.release, f"{which}{n}", Script.of([
+        cmd(*scripts.app_exec(s.config, s.site, rel, shlex.split(line)))])), line)
+        for n, line in enumerate(commands, 1)))
 
 
 def plan_complete(s: Shipment, state: HostState) -> Plan:

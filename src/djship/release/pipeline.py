@@ -105,8 +105,8 @@ class Pipeline:
     interrupt_outcome: tuple[str, ...] = ()  # what an interruption leaves, when not undone
     # A cut-short command's remote side is stopped too (its scope, see scripts.scoped): a
     # migration then rolls back in its transaction.
-    CANCELLABLE = frozenset({"clean", "upload", "venv", "check", "migrate", "static",
-                             "complete", "start", "health"})
+    CANCELLABLE = frozenset({"clean", "upload", "venv", "build", "check", "migrate", "static",
+                             "release", "complete", "start", "health"})
 
     def __init__(self, ctx: Context, site: str) -> None:
         self.ctx = ctx
