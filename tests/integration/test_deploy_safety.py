@@ -13,6 +13,7 @@ which gets one extra view (/env/<NAME>/ answers os.environ[NAME]).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -23,6 +24,7 @@ from helpers import (
     SITE,
     Project,
     current_release,
+    loaded_around,
     make_project,
     releases_listing,
     request,
@@ -199,3 +201,56 @@ def test_killed_or_cut_deploy_leaves_no_trap(how: str, phase: str, project: Proj
     """Issue 15, 2: SIGKILL of djship's pid, or its ssh ControlMaster killed, under load."""
     outcome = interrupted_deploy(project, warm_sandbox, phase, how, blob)
     assert not outcome.problems, outcome.report()
+
+
+WRITE_MARKER = ("python -c \"import os, pathlib; pathlib.Path(os.environ['DJSHIP_DATA_DIR'], "
+                "'release-ran').write_text(os.environ['GREETING'])\"")
+FAILING = "python -c 'import sys; sys.exit(3)'"
+
+
+def with_release_commands(config: str, commands: list[str]) -> str:
+    """djship.toml with ``sites.<SITE>.release`` set to ``commands``."""
+    listed = ", ".join(json.dumps(c) for c in commands)
+    return config.replace(f"[sites.{SITE}]\n", f"[sites.{SITE}]\nrelease = [{listed}]\n", 1)
+
+
+def test_release_commands_run_in_the_new_release_and_a_failing_one_refuses_it(
+        project: Project, warm_sandbox: SandboxInfo) -> None:
+    """Issue 23, 1: the project's release commands run before the release serves; a failing
+    one refuses it with the old release serving, under load, without a failed request."""
+    sandbox = warm_sandbox
+    marker = f"/srv/{SITE}/shared/data/release-ran"
+    sandbox.run(f"rm -f {marker}")
+    live, version = current_release(sandbox), version_served(sandbox.address)
+    config = project.read("djship.toml")
+    project.write("djship.toml", with_release_commands(config, [WRITE_MARKER, FAILING]))
+    stamped_version(project, "rc-refused")
+    with loaded_around(sandbox.address, DOMAIN, ["/", "/health/"], clients=4,
+                       min_seconds=6) as load:
+        run = project.djship("deploy", timeout=600)
+    assert run.returncode != 0, f"a release whose command exits 3 went live:\n{run}"
+    assert "release failed" in run.stderr and "sys.exit(3)" in run.stderr, str(run)
+    assert current_release(sandbox) == live and version_served(sandbox.address) == version
+    assert load.result.total > 0 and load.result.failures == 0, load.result.summary()
+    # The commands before the failing one ran, in the new release, with the site's env.
+    greeting = sandbox.run(f"cat {marker}").stdout
+    assert greeting == env_served(sandbox, "GREETING"), greeting
+    sandbox.run(f"rm -f {marker}")
+    project.write("djship.toml", with_release_commands(config, [WRITE_MARKER]))
+    stamped_version(project, "rc-served")
+    run = project.djship("deploy", timeout=600)
+    assert run.returncode == 0, str(run)
+    assert version_served(sandbox.address) == "rc-served"
+    assert sandbox.run(f"cat {marker}").stdout == env_served(sandbox, "GREETING")
+    project.write("djship.toml", config)
+    project.commit("no release commands")
+
+
+def test_gunicorn_logs_no_control_socket_error(project: Project,
+                                               warm_sandbox: SandboxInfo) -> None:
+    """Issue 23, 8: gunicorn 25+ opens a control socket; it has a writable place."""
+    slot = warm_sandbox.run(f"cat /srv/{SITE}/live-slot").stdout.strip()
+    log = warm_sandbox.run(f"journalctl -u djship-{SITE}@{slot}.service --no-pager -o cat "
+                           "-n 400").stdout
+    assert "Booting worker" in log or "Listening at" in log, log[-500:]  # the app's own log
+    assert "Control server error" not in log, log[-1500:]

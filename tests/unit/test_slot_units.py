@@ -73,8 +73,11 @@ def test_app_unit_takes_its_socket_from_systemd_and_keeps_its_hardening() -> Non
     d = directives(text)
     assert d["Requires"] == ["djship-blog@%i.socket"]
     assert "djship-blog@%i.socket" in d["After"]
-    # a RuntimeDirectory would be deleted, socket and all, each time the app stops
-    assert "RuntimeDirectory" not in d and "RuntimeDirectoryMode" not in d
+    # The app's runtime folder (gunicorn 25+'s control socket, through XDG_RUNTIME_DIR) is
+    # its own: systemd deletes it whenever the app stops, and the socket's must outlive that.
+    assert d["RuntimeDirectory"] == ["djship-blog-%i"]
+    assert "XDG_RUNTIME_DIR=/run/djship-blog-%i" in d["Environment"]
+    assert not P.socket("%i").startswith("/run/djship-blog-%i/")
     assert f"--bind unix:{P.socket('%i')} " in d["ExecStart"][0]
     for key, value in [("Type", "notify"), ("NoNewPrivileges", "yes"), ("PrivateTmp", "yes"),
                        ("PrivateDevices", "yes"), ("ProtectSystem", "strict"),
