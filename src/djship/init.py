@@ -21,6 +21,7 @@ from djship.release import syslibs
 from djship.settings import groups
 from djship.settings.dbchoice import choose_database
 from djship.settings.health import find_health_path
+from djship.settings.services import Services, detect_services
 from djship.steps import packages as apt
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,7 +61,7 @@ def _environment() -> jinja2.Environment:
 
 def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequence[str] = (),
                   host: str | None = None, database: str = "postgres",
-                  health_path: str = "/") -> str:
+                  health_path: str = "/", services: Services | None = None) -> str:
     """The commented djship.toml text for a detected project."""
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     package = settings.split(".")[0]
@@ -77,7 +78,7 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
         requirements=info.requirements or "requirements.txt", manage=info.manage,
         site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
         host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
-        health_path=health_path,
+        health_path=health_path, services=services or Services(),
     )
 
 
@@ -146,14 +147,17 @@ def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
     choice = choose_database(info.app_dir, info.settings, info.name)
     if choice.note:
         info.notes.append(choice.note)
-    text = render_config(info, database=choice.database)
+    services = detect_services(info.app_dir, info.settings)
+    info.notes += services.notes
+    text = render_config(info, database=choice.database, services=services)
     # Never write a file that djship itself would reject.
     config = validate(tomllib.loads(text))
     health = find_health_path(root, config, info.name)
     if health.note:
         info.notes.append(health.note)
     if health.path:
-        text = render_config(info, database=choice.database, health_path=health.path)
+        text = render_config(info, database=choice.database, health_path=health.path,
+                             services=services)
         validate(tomllib.loads(text))
     path = root / CONFIG_NAME
     _write_atomic(path, text)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from djship.config import validate
-from djship.config.schema import Backups, Host, Job, Process, Project, Site, Tls
+from djship.config.schema import Backups, Host, Job, Process, Project, Redis, Site, Tls
 from djship.errors import UsageError
 from djship.init import InitResult, render_config, run_init, write_config
 from djship.project import detect
@@ -129,11 +129,11 @@ def test_detected_text_cannot_break_comments(tmp_path: Path) -> None:
 
 def test_every_schema_key_is_explained(tmp_path: Path) -> None:
     text = render_config(detect(build(tmp_path, shop())))
-    for model in (Project, Site, Process, Job, Backups, Tls, Host):
+    for model in (Project, Site, Process, Job, Backups, Tls, Redis, Host):
         for key in model.model_fields:
-            if key not in {"processes", "jobs", "backups", "tls", "env", "env_names"}:
+            if key not in {"processes", "jobs", "backups", "tls", "env", "env_names", "redis"}:
                 assert re.search(rf"^(# )?{key} = ", text, re.M), f"{model.__name__}.{key}"
-    for table in ("processes", "jobs", "backups", "tls", "env", "env_names"):
+    for table in ("processes", "jobs", "backups", "tls", "env", "env_names", "redis"):
         assert re.search(rf"^(# )?\[sites\.[^.\]]+\.{table}[.\]]", text, re.M), table
 
 

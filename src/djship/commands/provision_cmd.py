@@ -16,7 +16,7 @@ from djship.ops import envvars
 from djship.paths import SitePaths
 from djship.plan import AnyStep
 from djship.runner import HostReport, Runner
-from djship.steps import dbhost
+from djship.steps import dbhost, redis
 from djship.steps.provision import provision_steps
 from djship.transport.base import Transport
 
@@ -39,8 +39,9 @@ def host_steps(state_steps: Callable[[str, Host], list[AnyStep]], sites: list[st
 
 
 def shared_env(ctx: Context, name: str) -> dict[str, str]:
-    """Values every host of a site must agree on: the db host's DATABASE_URL, and one
-    SECRET_KEY (an existing one, else a new one) so sessions and CSRF work across hosts."""
+    """Values every host of a site must agree on: the db host's DATABASE_URL and Redis URL
+    (under each name the site reads it from), and one SECRET_KEY (an existing one, else a
+    new one) so sessions and CSRF work across hosts."""
     out: dict[str, str] = {}
     db = dbhost.db_host(ctx.config, name)
     if db is not None:
@@ -48,6 +49,10 @@ def shared_env(ctx: Context, name: str) -> dict[str, str]:
                                      missing_ok=True)
         if stored.get("DATABASE_URL"):
             out["DATABASE_URL"] = stored["DATABASE_URL"]
+    if redis.remote(ctx.config, name) and (host := redis.redis_host(ctx.config, name)):
+        url = envvars.read_values(ctx, host, redis.read_url_request(name), site=name,
+                                  missing_ok=True).get("REDIS_URL")
+        out |= dict.fromkeys(ctx.config.sites[name].redis.env, url) if url else {}
     apps = [h for h in ctx.config.site_hosts(name) if {"web", "worker"} & set(h.roles)]
     secret = ctx.config.sites[name].env_name("SECRET_KEY")
     if len(apps) > 1:

@@ -91,6 +91,12 @@ class Project(Strict):
                                  'e.g. "db.sqlite3" or "vendor/venv"')
         return v
 
+    @property
+    def websockets(self) -> bool:
+        """True when the app is served over ASGI (Channels, websockets): nginx passes
+        connection upgrades through."""
+        return bool(self.asgi) and not self.wsgi
+
     @model_validator(mode="after")
     def _app_present(self) -> Project:
         if not self.wsgi and not self.asgi:
@@ -184,6 +190,24 @@ class Hooks(Strict):
     post_deploy: list[str] = Field(default_factory=list)
 
 
+class Redis(Strict):
+    """Redis for the site (cache, sessions, Celery broker, Channels) on its db host."""
+
+    enabled: bool = False
+    # The variables the app reads the URL from (each gets the same redis:// URL).
+    env: list[str] = Field(default_factory=lambda: ["REDIS_URL"])
+
+    @field_validator("env")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for k in v:
+            if not _ENV_KEY.match(k):
+                raise ValueError(f"{k!r} is not a valid environment variable name")
+        if not v:
+            raise ValueError('name at least one variable, e.g. ["REDIS_URL"]')
+        return v
+
+
 class Site(Strict):
     """One deployed instance of the project: domains, processes, environment, hosts."""
 
@@ -209,6 +233,7 @@ class Site(Strict):
     release: list[ReleaseCommand] = Field(default_factory=list)
     backups: Backups = Field(default_factory=Backups)
     tls: Tls = Field(default_factory=Tls)
+    redis: Redis = Field(default_factory=Redis)
 
     @field_validator("env")
     @classmethod
@@ -290,6 +315,10 @@ class Config(Strict):
             for h in site.hosts or []:
                 if h not in names:
                     raise ValueError(f"sites.{site_name}.hosts: unknown host {h!r}")
+            if site.redis.enabled and not any("db" in h.roles
+                                              for h in self.site_hosts(site_name)):
+                raise ValueError(f"sites.{site_name}.redis: Redis runs on the site's db host, "
+                                 'but none of its hosts has the role "db": add it to one')
             apps = [h.name for h in self.site_hosts(site_name)
                     if {"web", "worker"} & set(h.roles)]
             if site.database == "sqlite" and len(apps) > 1:

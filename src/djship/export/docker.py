@@ -31,7 +31,8 @@ def nginx_site(target: Target) -> str:
     """The nginx server block: djship's VPS template with the containers' paths."""
     return render("nginx-site.conf.j2", target.root, site=target.name,
                   site_id=site_id(target.name), paths=ContainerPaths(),
-                  server_names=" ".join(target.domains) or "_")
+                  server_names=" ".join(target.domains) or "_",
+                  websockets=False)  # the export serves WSGI only
 
 
 def _values(target: Target) -> dict[str, object]:

@@ -223,6 +223,52 @@ def ensure_database(env: dict[str, str], db: dict[str, Any]) -> bool:
     return changed
 
 
+def _redis_db(own: Path) -> str:
+    """The lowest database number no other site's Redis file on this host has taken."""
+    taken = {read_env(f).get("REDIS_DB") for f in own.parent.glob("*.redis.env") if f != own}
+    free = next((str(n) for n in range(16) if str(n) not in taken), None)
+    if free is None:  # Redis's default of 16 databases
+        sys.stderr.write("all 16 Redis databases on this host are taken by other sites\n")
+        raise SystemExit(2)
+    return free
+
+
+def ensure_redis(req: dict[str, Any]) -> dict[str, Any]:
+    """The site's Redis user: password and database number made once, kept in ``file``;
+    its ACL line (the password's SHA-256 only) in ``acl``; the URL under ``names`` in
+    ``env_file`` when the app runs on this host. With ``check``, only say if all is there."""
+    path, acl = Path(req["file"]), Path(req["acl"])
+    env = read_env(path)
+    want = dict(env)
+    want.setdefault("REDIS_PASSWORD", secrets.token_urlsafe(32))
+    if "REDIS_DB" not in want:
+        want["REDIS_DB"] = _redis_db(path)
+    user, password = req["user"], want["REDIS_PASSWORD"]
+    want["REDIS_URL"] = (f"redis://{user}:{password}@{req['host']}:{req['port']}/"
+                         f"{want['REDIS_DB']}")
+    sha = hashlib.sha256(password.encode()).hexdigest()
+    line = f"user {user} on #{sha} ~* &* +@all -@admin\n"
+    app_file = Path(req["env_file"]) if req.get("env_file") else None
+    app = read_env(app_file) if app_file else {}
+    app_want = {**app, **{name: want["REDIS_URL"] for name in req.get("names", [])}}
+    stale = [want != env, not acl.exists() or acl.read_text() != line, app_want != app]
+    if req.get("check") or not any(stale):
+        return {"ready": not any(stale)}
+    if stale[0]:
+        write_env(path, want)
+    if stale[1]:
+        fd, tmp = tempfile.mkstemp(dir=acl.parent, prefix=acl.name + ".")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(line)
+        shutil.chown(tmp, "root", req.get("group", "redis"))
+        Path(tmp).chmod(0o640)
+        Path(tmp).replace(acl)
+    if app_file and stale[2]:
+        write_env(app_file, app_want)
+    return {"ready": True, "changed": [n for n, s in zip(("file", "acl", "env"), stale,
+                                                          strict=True) if s]}
+
+
 def edit_block(path: Path, name: str, content: str | None) -> bool:
     """Replace (or append, or with None only read) the marked block ``name`` in a file."""
     begin, end = f"# djship:{name} begin", f"# djship:{name} end"
@@ -416,6 +462,9 @@ def main() -> int:
         return restore(sys.argv[2], sys.argv[3])
     req = json.load(sys.stdin)
     path = Path(req["file"])
+    if req.get("op") == "redis":
+        print(json.dumps(ensure_redis(req)))
+        return 0
     if req.get("op") == "block":
         if "*" in req["file"]:  # e.g. /etc/postgresql/*/main/pg_hba.conf: the newest cluster
             import glob

@@ -41,7 +41,8 @@ def lb_conf(config: Config, site: str, root: Path | None, cert_ready: bool) -> s
                   tls=s.tls.enabled, webroot=WEBROOT,
                   cert=cert_paths(site, s.tls) if s.tls.enabled and cert_ready else None,
                   redirects=tls_nginx.redirects(s.domains, s.canonical),
-                  hsts=tls_nginx.hsts_header(s.tls.hsts_max_age))
+                  hsts=tls_nginx.hsts_header(s.tls.hsts_max_age),
+                  websockets=config.project.websockets)
 
 
 def lb_files(config: Config, site: str, root: Path | None, cert_ready: bool = False

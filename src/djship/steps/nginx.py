@@ -62,7 +62,8 @@ def nginx_files(config: Config, site: str, root: Path | None) -> list[File]:
     domains = config.sites[site].domains or ["_"]
     site_conf = render("nginx-site.conf.j2", root, site=site, site_id=site_id(site), paths=p,
                        server_names=" ".join(domains),
-                       trusted_proxies=lb_addresses(config, site))
+                       trusted_proxies=lb_addresses(config, site),
+                       websockets=config.project.websockets)
     default = render("nginx-default.conf.j2", root)
     return [File(p.nginx_site, site_conf.encode()),
             File(f"{paths.NGINX_AVAILABLE}/djship-default.conf", default.encode())]

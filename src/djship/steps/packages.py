@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from djship.config import Config, Host
 from djship.plan import Fact, Plan, Run, Step
 from djship.shell import Script, cmd, raw
+from djship.steps import redis
 from djship.transport.base import Result
 
 BASE = ["python3", "python3-venv", "python3-dev", "build-essential", "libpq-dev", "rsync",
@@ -22,6 +23,8 @@ def wanted_packages(config: Config, host: Host, local_db: bool) -> list[str]:
         pkgs += WEB
     if "db" in host.roles and local_db:
         pkgs += DB
+    if redis.sites_on(config, host):
+        pkgs.append(redis.PACKAGE)
     pkgs += config.project.system_packages
     return list(dict.fromkeys(pkgs))
 

@@ -13,6 +13,7 @@ from djship.steps import (
     dbhost,
     lb,
     packages,
+    redis,
     security,
     site,
     timers,
@@ -44,7 +45,7 @@ def is_job_host(config: Config, site_name: str, host: Host) -> bool:
 
 
 HOST_WIDE = {"packages", "security updates", "firewall", "ssh hardening", "postgresql", "uv",
-             "helpers", "nginx service"}
+             "helpers", "nginx service", "redis config"}
 
 
 def provision_steps(config: Config, site_name: str, host: Host, root: Path | None,
@@ -82,6 +83,9 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
             site.layout_step(p),
             database.env_step(p, s, with_db=single, shared=shared),
         ]
+    if redis_steps := redis.host_steps(config, site_name, host):
+        # The URL goes into the env file written above (or is read from here by the app hosts).
+        steps += [*([] if app_host or separate_db else [tools.envtool_step()]), *redis_steps]
     if "web" in roles:  # worker-only hosts run the processes, not the app server
         steps.append(web.app_unit_step(config, site_name, root, local_db=single))
     if "worker" in roles and s.processes:

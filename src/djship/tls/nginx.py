@@ -53,7 +53,8 @@ def site_conf(config: Config, site: str, root: Path | None, cert_ready: bool) ->
                   paths=SitePaths(site), server_names=" ".join(s.domains or ["_"]),
                   webroot=WEBROOT, cert=cert_paths(site, s.tls) if cert_ready else None,
                   redirects=redirects(s.domains, s.canonical),
-                  hsts=hsts_header(s.tls.hsts_max_age))
+                  hsts=hsts_header(s.tls.hsts_max_age),
+                  websockets=config.project.websockets)
 
 
 def nginx_tls_files(config: Config, site: str, root: Path | None, cert_ready: bool
