@@ -169,7 +169,7 @@ def project(root: Path, settings: str, celery: str | None = CELERY) -> Path:
      ["CELERY_BROKER_URL"]),
     ('CELERY_BEAT_SCHEDULE = {}\n', CELERY,
      {"celery": "celery -A shop worker --loglevel info",
-      "beat": "celery -A shop beat --loglevel info"}, ["REDIS_URL", "CELERY_BROKER_URL"]),
+      "beat": "celery -A shop beat --loglevel info --schedule /tmp/celerybeat-schedule"}, ["REDIS_URL", "CELERY_BROKER_URL"]),
     ('import environ\nenv = environ.Env()\nCACHES = {"default": env.cache("REDIS_CACHE_URL")}\n'
      'X = "django_redis.cache.RedisCache"\n', None, {}, ["REDIS_CACHE_URL"]),
     ('DEBUG = False\n', None, {}, None),
@@ -197,6 +197,6 @@ def test_init_writes_the_worker_beat_and_redis_it_found(tmp_path: Path) -> None:
     site = validate(tomllib.loads(result.path.read_text())).sites["shop"]
     assert {n: p.command for n, p in site.processes.items()} == {
         "celery": "celery -A shop worker --loglevel info",
-        "beat": "celery -A shop beat --loglevel info"}
+        "beat": "celery -A shop beat --loglevel info --schedule /tmp/celerybeat-schedule"}
     assert site.redis.enabled and site.redis.env == ["REDIS_URL", "CELERY_BROKER_URL"]
     assert any("shop/celery.py" in n for n in result.notes), result.notes

@@ -169,6 +169,12 @@ def conclude(root: Answer, tried: list[Answer], health: set[str], site: str) -> 
             f"database, cache and other services: if it does not answer 200 on the server, "
             f"set {key} in djship.toml to a URL that does"))
     asked = ", ".join(f"{a.path} {a.status}" for a in tried[:6])
+    if root.status >= 500 or root.status == 0:  # most likely a service the stand-ins lack
+        return HealthFinding(None, (
+            f'health_path: kept "/", which failed here ({why}; djship\'s stand-ins replace '
+            "the database, cache and other services) and may answer 200 on the server; if "
+            f"the deploy's health check says otherwise, set {key} in djship.toml to a URL "
+            "that answers 200"))
     return HealthFinding(None, (
         f'health_path: kept "/", but {why} locally and no route without parameters '
         f"answered 200{f' ({asked})' if asked else ''}: set {key} in djship.toml to a URL "

@@ -72,7 +72,10 @@ def detect_services(app_dir: Path, settings: str | None) -> Services:
         if any(w in both for w in _BEAT_WORDS):
             scheduler = (" --scheduler django_celery_beat.schedulers:DatabaseScheduler"
                          if "django_celery_beat" in both else "")
-            out.processes["beat"] = f"celery -A {package} beat --loglevel info{scheduler}"
+            # The release folder is read-only to the app: plain beat keeps its state in the
+            # unit's private /tmp (PrivateTmp); django-celery-beat keeps it in the database.
+            state = scheduler or " --schedule /tmp/celerybeat-schedule"
+            out.processes["beat"] = f"celery -A {package} beat --loglevel info{state}"
         out.notes.append(f"Celery app in {package}/celery.py: processes "
                          f"{' and '.join(out.processes)} run on the worker hosts")
     names = sorted(c for c in consts if _URL_NAME.match(c))
