@@ -223,3 +223,16 @@ def test_websocket_upgrade_headers_pass_nginx_t(deployed: Deployed) -> None:
     tested = web.run(["nginx", "-t", "-c", "/tmp/djship-ws-main.conf"], check=False)
     web.run(["rm", "-f", "/tmp/djship-ws-site.conf", "/tmp/djship-ws-main.conf"])
     assert tested.returncode == 0, tested.stderr
+
+
+def test_removing_the_site_removes_its_redis_user(deployed: Deployed) -> None:
+    """Last: the site goes. Its Redis user goes with it; its password stays root-only."""
+    url = deployed.web.run(["grep", "^REDIS_URL=", f"/etc/djship/{NAME}.env"]).stdout
+    password = url.strip().split(":")[2].split("@")[0]
+    removed = deployed.project.djship("site", "remove", NAME, "--yes")
+    assert removed.returncode == 0, str(removed)
+    db = deployed.db
+    assert db.run(["test", "-e", f"/etc/redis/djship.d/{NAME}.conf"], check=False).returncode
+    assert db.run(["test", "-e", f"/etc/djship/{NAME}.redis.env"]).returncode == 0
+    said = _redis_says(db, "127.0.0.1", f"AUTH djship-{NAME} {password}")
+    assert said.startswith("-WRONGPASS"), "the removed site's user still logs in"

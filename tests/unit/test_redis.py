@@ -200,3 +200,13 @@ def test_init_writes_the_worker_beat_and_redis_it_found(tmp_path: Path) -> None:
         "beat": "celery -A shop beat --loglevel info --schedule /tmp/celerybeat-schedule"}
     assert site.redis.enabled and site.redis.env == ["REDIS_URL", "CELERY_BROKER_URL"]
     assert any("shop/celery.py" in n for n in result.notes), result.notes
+
+
+def test_removing_a_site_drops_its_redis_user_and_firewall_rules() -> None:
+    from djship.ops.site import remove_site
+
+    kept = remove_site(SitePaths("shop"), purge=False).render()
+    assert "rm -f -- /etc/redis/djship.d/shop.conf ; systemctl restart redis-server" in kept
+    assert "rm -f -- /etc/djship/firewall.d/shop.redis.nft ;" in kept
+    assert "/etc/djship/shop.redis.env" not in kept  # password and database number stay
+    assert "/etc/djship/shop.redis.env" in remove_site(SitePaths("shop"), purge=True).render()

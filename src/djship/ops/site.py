@@ -8,8 +8,8 @@ from djship import paths
 from djship.paths import SitePaths
 from djship.release.scripts import guarded_rm, trash
 from djship.shell import Command, Script, cmd, raw
-from djship.steps import dbhost
-from djship.steps.security import FIREWALL_UNIT
+from djship.steps import dbhost, redis
+from djship.steps.security import ALLOW_DIR, FIREWALL_UNIT
 from djship.steps.tools import ENVTOOL
 
 
@@ -38,6 +38,19 @@ def stop_units(p: SitePaths) -> list[Command]:
             cmd("systemctl", "reset-failed", raw("2>/dev/null || true"))]
 
 
+def close_redis_access(site: str) -> list[Command]:
+    """On a Redis host: drop the site's ACL user and firewall rules (its password and
+    database number stay in its root-only file, so provisioning the site again restores
+    the same user)."""
+    acl, allow = redis.acl_file(site), f"{ALLOW_DIR}/{site}.redis.nft"
+    return [
+        cmd(raw(f"if [ -e {acl} ]; then"), "rm", "-f", "--", acl, raw(";"),
+            "systemctl", "restart", redis.SERVICE, raw("; fi")),
+        cmd(raw(f"if [ -e {allow} ]; then"), "rm", "-f", "--", allow, raw(";"),
+            "systemctl", "reload-or-restart", FIREWALL_UNIT, raw("; fi")),
+    ]
+
+
 def close_database_access(site: str) -> list[Command]:
     """On a database host: drop the site's firewall rules and empty its pg_hba block."""
     allow = dbhost.allow_file(site)
@@ -58,6 +71,7 @@ def remove_site(p: SitePaths, purge: bool) -> Script:
         cmd("rm", "-f", "--", p.nginx_enabled, p.nginx_site, p.nginx_upstream),
         cmd(raw("if command -v nginx >/dev/null; then nginx -t -q && systemctl reload nginx; fi")),
         *close_database_access(p.site),
+        *close_redis_access(p.site),
         guarded_rm(p.releases, p.root),
         guarded_rm(trash(p), p.root),
         guarded_rm(f"{p.root}/slots", p.root),
@@ -71,7 +85,8 @@ def remove_site(p: SitePaths, purge: bool) -> Script:
                 raw("&&"), "runuser", "-u", "postgres", "--", "dropuser", "--if-exists", db,
                 raw("; fi")),
             guarded_rm(p.root, paths.SRV_ROOT),
-            cmd("rm", "-f", "--", p.env_file, dbhost.db_env_file(p.site)),
+            cmd("rm", "-f", "--", p.env_file, dbhost.db_env_file(p.site),
+                redis.env_file(p.site)),
             cmd(raw(f"if id {p.user} >/dev/null 2>&1; then userdel {p.user}; fi")),
         ]
     return Script.of(cmds)

@@ -84,6 +84,9 @@ def detect_services(app_dir: Path, settings: str | None) -> Services:
     if out.redis:
         # Celery itself reads CELERY_BROKER_URL from the environment.
         out.redis_env = names or ["REDIS_URL", *(["CELERY_BROKER_URL"] if celery else [])]
+        why = "Celery" if celery else "the settings name Redis"
+        out.notes.append(f"redis on ({why}): provision puts Redis on the db host and sets "
+                         f"its URL in {', '.join(out.redis_env)}")
         if not names:
             out.notes.append("Redis: the settings read no REDIS_URL-like variable; djship "
                              "sets REDIS_URL: read the broker or cache URL from it")
