@@ -531,3 +531,25 @@ def test_state_probe_runs_and_reads_units_in_one_call(
     assert st.incomplete == (RID,)  # no meta written: never completed
     assert len(calls.read_text().splitlines()) == 2  # is-active for all four, list-units
     assert "python3 -c" not in out.stderr
+
+
+def test_health_warms_every_worker_at_once_after_the_first_answer(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    # A curl that answers 200 after 0.4 s, noting each call.
+    (fake / "curl").write_text(f'#!/bin/sh\necho x >> {calls}\nsleep 0.4\nprintf "200 "\n')
+    (fake / "curl").chmod(0o755)
+    script = scripts.health(P, "blue", "example.com", "/health/", 30, warm=4).render()
+    began = time.monotonic()
+    done = subprocess.run(["bash", "-c", script], env={"PATH": f"{fake}:/usr/bin:/bin"},
+                          capture_output=True, text=True, check=False)
+    took = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert len(calls.read_text().splitlines()) == 1 + 4  # the check, then one per worker
+    assert took < 0.4 * 4, took  # the warm-up requests went together, not one by one
+    cold = scripts.health(P, "blue", "example.com", "/health/", 30).render()
+    assert cold.count("curl ") == 1

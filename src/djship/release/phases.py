@@ -236,7 +236,7 @@ def health_check(site: Site, p: SitePaths, slot: str) -> Script:
     """The slot's health check as nginx would ask: the site's Host, and its scheme."""
     host = site.domains[0] if site.domains else "localhost"
     return scripts.health(p, slot, host, site.health_path, site.health_timeout,
-                          https=site.tls.enabled)
+                          https=site.tls.enabled, warm=site.workers)
 
 
 def plan_health(site: Site, p: SitePaths, slot: str, release: str) -> Plan:

@@ -303,7 +303,7 @@ def start_slot(p: SitePaths, slot: str, release_id: str, timeout: float) -> Scri
 
 
 def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float, *,
-           https: bool = False) -> Script:
+           https: bool = False, warm: int = 0) -> Script:
     """Poll the slot's socket over HTTP with the site's Host header until it answers 2xx.
 
     With ``https`` (a TLS site) the request says it came over HTTPS, as nginx would, so the
@@ -314,6 +314,10 @@ def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float,
     On failure it shows the end of the slot's log, then says which it was (last, so it ends
     the error's output): no answer at all, a redirect (where to, and the setting behind it),
     or another status.
+
+    Once healthy, ``warm`` requests go at once (waited for, up to the timeout): a sync
+    worker busy with one accepts no other, so each of that many workers answers one before
+    traffic comes, and no user meets a worker's slow first request (lazy imports, caches).
     """
     sock = p.socket(slot)
     secs = int(timeout)
@@ -338,10 +342,15 @@ def health(p: SitePaths, slot: str, host_header: str, path: str, timeout: float,
     redirect = (f'elif [ "${{where#https://}}" != "$where" ] && [ {int(https)} = 0 ]; then '
                 f'echo "{to_https}" >&2; '
                 f'elif [ "${{code#3}}" != "$code" ]; then echo "{moved}" >&2; ')
+    warmup = ""
+    if warm > 0:
+        one = curl.replace("--max-time 5", f"--max-time {secs}")
+        warmup = (f"for i in $(seq {warm}); do {one} >/dev/null 2>&1 & done; "
+                  "wait || true; ")
     loop = (f"deadline=$((SECONDS + {secs})); code=000; where=; "
             f"while [ $SECONDS -lt $deadline ]; do out=$({curl} || true); "
             'code=${out%% *}; where=${out#* }; '
-            'case "$code" in 2??) exit 0;; 3??) break;; esac; sleep 0.5; done; '
+            f'case "$code" in 2??) {warmup}exit 0;; 3??) break;; esac; sleep 0.5; done; '
             f"journalctl -u {p.unit_name(slot)} -n 30 --no-pager -o cat >&2; "
             f'if [ "$code" = 000 ]; then echo "{silent}" >&2; {redirect}'
             f'else echo "{wrong}" >&2; fi; '
