@@ -198,3 +198,57 @@ def test_after_a_reboot_no_request_fails_once_the_server_accepts_connections(
     assert version_served(sandbox.address) == "1"
     init_age = int(sandbox.run("ps -o etimes= -p 1").stdout)
     assert init_age < 300, "the server did not reboot"
+
+
+SLOW_FIRST = 5.0  # seconds a process's first request takes (issue 23, 7)
+SLOW_MIDDLEWARE = '''"""A test app's lazy start: each process's first request takes SLOW_FIRST_SECONDS."""
+
+import os
+import time
+
+
+class SlowFirstRequest:
+    warmed = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not SlowFirstRequest.warmed:
+            time.sleep(float(os.environ.get("SLOW_FIRST_SECONDS", "0")))
+            SlowFirstRequest.warmed = True
+        return self.get_response(request)
+'''
+
+
+def test_slow_first_requests_are_met_by_the_warm_up_not_by_users(project: Project,
+                                                                 sandbox: SandboxInfo) -> None:
+    """Issue 23, 7: before traffic switches, every worker of the new slot has answered a
+    request, so under load no request meets a worker's slow first one (redeploy and
+    rollback). Each would take SLOW_FIRST seconds; none may."""
+    settings = "guestbook/settings.py"
+    project.write("guestbook/slowfirst.py", SLOW_MIDDLEWARE)
+    project.write(settings, project.read(settings) + '\nMIDDLEWARE = '
+                  '["guestbook.slowfirst.SlowFirstRequest", *MIDDLEWARE]\n')
+    config = project.read("djship.toml")
+    project.write("djship.toml", config.replace(
+        f"[sites.{SITE}.env]\n", f'[sites.{SITE}.env]\nSLOW_FIRST_SECONDS = "{SLOW_FIRST:g}"\n', 1))
+    project.set_version("slow-1")
+    project.commit("a slow first request per process")
+    run = project.djship("deploy")
+    assert run.returncode == 0, str(run)
+    paths = load_paths(sandbox)
+    project.set_version("slow-2")
+    project.commit("slow-2")
+    with paced_load(sandbox, paths) as result:
+        began = time.monotonic()
+        run = project.djship("deploy")
+        assert run.returncode == 0, str(run)
+        back = project.djship("rollback")
+        assert back.returncode == 0, str(back)
+        seconds = time.monotonic() - began
+    assert version_served(sandbox.address) == "slow-1"
+    assert_all_served(result, seconds)
+    assert result.slowest < SLOW_FIRST, (
+        f"a request took {result.slowest:.2f}s: it met a worker's first (cold) request "
+        f"({result.summary()})")
