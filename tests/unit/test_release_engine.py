@@ -79,6 +79,7 @@ def context(transports: dict[str, RecordingTransport], *, dry_run: bool = False,
 
 MARKS = [  # (label, a substring only that action's script or path has), most specific first
     ("scopes", "*.scope"), ("lock", "mkdir /srv/blog/.lock"), ("switch", "nginx -t"),
+    ("stage", "put /etc/systemd/system/"),
     ("upload", "<- "), ("venv", "venv --quiet"),
     ("check", check.SEPARATOR), ("backup", "envtool.py backup"),
     ("migrate", "migrate --noinput"), ("static", "collectstatic"),
@@ -87,7 +88,7 @@ MARKS = [  # (label, a substring only that action's script or path has), most sp
     ("upstream", "upstream.conf.djship-new"), ("current", "mv -Tf /srv/blog/current.new"), ("retire", "systemd-run --quiet --unit"),
     ("workers", "systemctl restart"), ("stop", "systemctl stop"),
     ("discard", "rm -rf -- /srv/blog/releases/"), ("rmvenv", "rm -rf -- /srv/blog/venvs/"),
-    ("unlock", "rm -rf -- /srv/blog/.lock"),
+    ("unlock", "rm -rf -- /srv/blog/.lock"), ("units", "worker %i$"),
 ]
 
 
@@ -113,11 +114,15 @@ def test_first_deploy_sends_every_phase_in_order_and_only_to_app_hosts(tmp_path:
     web = ["lock", "helper", "upload", "env", "venv"]
     after = ["static", "complete", "start", "health", "upstream", "switch"]
     # The check process collects the static files on the first host too (one Django start).
-    assert labels(t["web1"]) == [*web, "check", "backup", "migrate", *after[1:], "unlock"]
+    # A web host's finish makes sure it runs no worker process the config does not name.
+    assert labels(t["web1"]) == [*web, "check", "backup", "migrate", *after[1:], "units",
+                                 "unlock"]
     checked = t["web1"].scripts()[2]
     assert check.SEPARATOR in checked and "collectstatic" in checked
-    assert labels(t["web2"]) == [*web, *after, "unlock"]
-    assert labels(t["work1"]) == [*web, "static", "complete", "current", "workers", "unlock"]
+    assert labels(t["web2"]) == [*web, *after, "units", "unlock"]
+    # The worker host gets the process's unit file as the config has it, then restarts it.
+    assert labels(t["work1"]) == [*web, "static", "complete", "current", "stage", "workers",
+                                  "unlock"]
 
 
 def test_redeploy_links_the_venv_retires_the_old_slot_and_prunes(tmp_path: Path) -> None:
@@ -198,7 +203,7 @@ def test_rollback_starts_the_kept_release_and_switches_without_upload() -> None:
     assert Activate(context(t), "blog").execute(None) == older
     assert labels(t["web1"]) == ["lock", "start", "health", "upstream", "switch", "retire",
                                  "unlock"]
-    assert labels(t["work1"]) == ["lock", "current", "workers", "unlock"]
+    assert labels(t["work1"]) == ["lock", "current", "stage", "workers", "unlock"]
 
 
 def test_rollback_refuses_a_release_that_never_completed() -> None:

@@ -341,3 +341,54 @@ def test_switch_moves_current_before_nginx_reloads() -> None:
     # reload, after `current` moved, may open the new release's files.
     text = scripts.switch(P, "green", RID).render()
     assert text.index(f"mv -Tf {P.current}.new {P.current}") < text.index("systemctl reload nginx")
+
+
+def test_a_deploy_brings_worker_units_in_line_with_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from djship import paths
+    from djship.shell import Script
+    from djship.steps import workers
+
+    systemd = tmp_path / "systemd"
+    systemd.mkdir()
+    monkeypatch.setattr(paths, "SYSTEMD", str(systemd))
+    config = validate({**CONFIG.model_dump(exclude_none=True), "sites": {"blog": {
+        "processes": {"queue": {"command": "manage.py qcluster", "instances": 1},
+                      "mail": {"command": "manage.py send_mail"}}}}})
+    files = workers.deploy_units(config, "blog", None, ["worker"])
+    assert workers.deploy_units(config, "blog", None, ["web"]) == []
+    queue, mail = (next(f for f in files if name in f.path) for name in ("queue", "mail"))
+    Path(queue.path).write_bytes(queue.content)  # unchanged: stays, no reload for it
+    Path(mail.path).write_bytes(b"old text")  # changed: replaced
+    for f in files:
+        Path(f.path + workers.STAGED).write_bytes(f.content)
+    dropped = systemd / "djship-blog-old@.service"  # a process the config no longer has
+    dropped.write_text("[Unit]\nDescription=djship blog: old worker %i\n")
+    other = systemd / "djship-blog-staging-x@.service"  # another site's: never touched
+    other.write_text("[Unit]\nDescription=djship blog-staging: x worker %i\n")
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "systemctl").write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        'case "$*" in *djship-blog-queue@*) printf "djship-blog-queue@1.service x\\n'
+        'djship-blog-queue@2.service x\\n";; *djship-blog-old@*) '
+        'printf "djship-blog-old@1.service x\\n";; esac\n')
+    (fake / "systemctl").chmod(0o755)
+    script = Script.of(workers.sync_units(config, "blog", files)).render()
+    subprocess.run(["bash", "-c", script], env={"PATH": f"{fake}:/usr/bin:/bin"}, check=True)
+    assert Path(mail.path).read_bytes() == mail.content
+    assert Path(queue.path).read_bytes() == queue.content
+    assert not list(systemd.glob("*.djship-new"))
+    assert not dropped.exists() and other.exists()
+    said = calls.read_text().splitlines()
+    assert "disable --now --quiet djship-blog-old@1.service" in said
+    assert "disable --now --quiet djship-blog-queue@2.service" in said  # beyond instances
+    assert not any("queue@1" in line and "disable" in line for line in said)
+    assert said[-1] == "daemon-reload" and said.count("daemon-reload") == 1
+    # The next deploy with the same config changes nothing and reloads nothing.
+    for f in files:
+        Path(f.path + workers.STAGED).write_bytes(f.content)
+    calls.write_text("")
+    subprocess.run(["bash", "-c", script], env={"PATH": f"{fake}:/usr/bin:/bin"}, check=True)
+    assert "daemon-reload" not in calls.read_text()

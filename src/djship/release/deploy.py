@@ -111,7 +111,7 @@ class Release(Pipeline):
         """Retire the old slots, restart workers and prune, one round trip per host."""
         self.plan_phase("finish", lambda t: plan_finish(
             self.config, self.site, t.state, slot=t.slot, roles=t.host.roles,
-            release=release_for(t), prune=prune))
+            release=release_for(t), prune=prune, root=self.ctx.root))
 
     def leftovers(self) -> Script | None:
         """What ends this run's commands still running on a host, before its undo."""

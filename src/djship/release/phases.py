@@ -13,6 +13,7 @@ import hashlib
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from djship.config import Config, Site
 from djship.errors import DjshipError
@@ -265,15 +266,22 @@ def plan_switch(p: SitePaths, state: HostState, slot: str | None, release: str) 
 
 
 def plan_finish(config: Config, site: str, state: HostState, *, slot: str | None,
-                roles: Sequence[str], release: str, prune: bool) -> Plan:
-    """After every host switched: stop the old slot after a drain, restart the workers,
-    drop releases beyond keep_releases. One round trip."""
+                roles: Sequence[str], release: str, prune: bool,
+                root: Path | None = None) -> Plan:
+    """After every host switched: stop the old slot after a drain, bring the worker units
+    in line with the config (a process added, changed or removed needs no provision) and
+    restart the workers, drop releases beyond keep_releases. One round trip, after the
+    upload of the worker unit files."""
     p = SitePaths(site)
     commands: list[Command] = []
     said: list[str] = []
     if slot and state.live_slot and state.live_slot != slot:
         commands += scripts.retire(p, state.live_slot).commands
         said.append(f"{state.live_slot} stops after a {scripts.DRAIN_SECONDS:g}s drain")
+    units = workers.deploy_units(config, site, root, roles)
+    staged = [Put(f.path + workers.STAGED, f.content, f"stage {Path(f.path).name}")
+              for f in units]
+    commands += workers.sync_units(config, site, units)
     restart = workers.restart_workers(config, site) if "worker" in roles else None
     if restart is not None:
         commands += restart.commands
@@ -287,6 +295,4 @@ def plan_finish(config: Config, site: str, state: HostState, *, slot: str | None
         if script is not None:
             commands += script.commands
             said.append(f"removed {len(doomed)} old release(s)")
-    if not commands:
-        return Plan.nothing("nothing to retire or prune")
-    return Plan.of(Run(Script.of(commands), "; ".join(said)))
+    return Plan.of(*staged, Run(Script.of(commands), "; ".join(said) or "worker units current"))

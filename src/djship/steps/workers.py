@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from djship.paths import SitePaths
 from djship.plan import Fact, Plan, Run, Step
 from djship.release.scripts import django_env
 from djship.render import render
-from djship.shell import Script, cmd, raw
+from djship.shell import Command, Script, cmd, raw
 from djship.steps.files import File, files_step
 from djship.steps.web import app_subdir
 from djship.transport.base import Result
@@ -67,6 +68,50 @@ def instance_units(config: Config, site: str) -> list[str]:
     return [f"{unit_name(site, name)}{i}.service"
             for name, proc in config.sites[site].processes.items()
             for i in range(1, proc.instances + 1)]
+
+
+STAGED = ".djship-new"  # a unit file a deploy uploads beside the one in use
+
+
+def deploy_units(config: Config, site: str, root: Path | None, roles: Sequence[str]
+                 ) -> list[File]:
+    """The worker unit files an app host should have now (none without the worker role)."""
+    if "worker" not in roles:
+        return []
+    local_db = "db" in roles and config.sites[site].database == "postgres"
+    return worker_files(config, site, root, local_db)
+
+
+def sync_units(config: Config, site: str, files: Sequence[File]) -> list[Command]:
+    """Commands that make the site's worker units follow the config at a deploy: each staged
+    file (``FILE.djship-new``) replaces its unit where it differs; units of processes the
+    config dropped, and instances beyond a process's count, are stopped and removed (found
+    by their Description, as provision's stale-workers step does); systemd reloads once, if
+    anything changed."""
+    wanted = " ".join(Path(f.path).name for f in files)
+    keep = " ".join(instance_units(config, site)) if files else ""
+    cmds = [cmd(raw("changed=0"))]
+    for f in files:
+        new, cur = shlex.quote(f.path + STAGED), shlex.quote(f.path)
+        cmds.append(cmd(raw(f"if cmp -s {new} {cur}; then rm -f {new}; "
+                            f"else mv -f {new} {cur}; changed=1; fi")))
+    each_unit = ("for u in $(systemctl list-units --all --plain --no-legend {} "
+                 "| awk '{{print $1}}'); do ")
+    cmds.append(cmd(raw(
+        f"for f in $(grep -l -e '^Description=djship {site}: .* worker %i$' "
+        f"{paths.SYSTEMD}/djship-*@.service 2>/dev/null || true); do t=${{f##*/}}; "
+        f'case " {wanted} " in *" $t "*) continue;; esac; '
+        + each_unit.format('"${t%.service}*.service"')
+        + 'systemctl disable --now --quiet "$u" || true; done; '
+        'rm -f -- "$f"; changed=1; done')))
+    for f in files:
+        prefix = Path(f.path).name.removesuffix(".service")
+        cmds.append(cmd(raw(
+            each_unit.format(f"'{prefix}*.service'")
+            + f'case " {keep} " in *" $u "*) ;; *) '
+            'systemctl disable --now --quiet "$u" || true;; esac; done')))
+    cmds.append(cmd(raw('[ "$changed" = 0 ] || systemctl daemon-reload')))
+    return cmds
 
 
 def restart_workers(config: Config, site: str) -> Script | None:
