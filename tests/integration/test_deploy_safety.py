@@ -254,3 +254,27 @@ def test_gunicorn_logs_no_control_socket_error(project: Project,
                            "-n 400").stdout
     assert "Booting worker" in log or "Listening at" in log, log[-500:]  # the app's own log
     assert "Control server error" not in log, log[-1500:]
+
+
+def test_a_process_added_or_removed_in_the_config_follows_at_deploy(
+        project: Project, warm_sandbox: SandboxInfo) -> None:
+    """Issue 23, 6: processes are part of the release plan, no provision needed."""
+    sandbox = warm_sandbox
+    unit = f"djship-{SITE}-ticker@1.service"
+    config = project.read("djship.toml")
+    ticker = (f"\n[sites.{SITE}.processes.ticker]\n"
+              "command = \"python -c 'import time; time.sleep(86400)'\"\n")
+    project.write("djship.toml", config + ticker)
+    project.commit("a ticker process")
+    run = project.djship("deploy")
+    assert run.returncode == 0, str(run)
+    state = sandbox.run(f"systemctl is-active {unit}", check=False).stdout.strip()
+    assert state == "active", (state, run.stderr[-1500:])
+    project.write("djship.toml", config)
+    project.commit("no ticker process")
+    run = project.djship("deploy")
+    assert run.returncode == 0, str(run)
+    gone = sandbox.run(f"systemctl is-active {unit}", check=False).stdout.strip()
+    assert gone in ("inactive", "unknown"), gone
+    assert sandbox.run(f"test -e /etc/systemd/system/djship-{SITE}-ticker@.service",
+                       check=False).returncode != 0
