@@ -12,6 +12,7 @@ import pytest
 from test_settings_support import EXAMPLE, copy_project, djship, startproject, with_config
 
 from djship.config import load, validate
+from djship.errors import UsageError
 from djship.paths import SitePaths
 from djship.plan import Run
 from djship.release.scripts import domain_env
@@ -188,3 +189,22 @@ def test_explicit_https_choice_is_kept(fresh: Path, tmp_path: Path) -> None:
     found = findings(root)
     w005 = found["security.W005"][0]
     assert "init --settings" not in w005 and "SILENCED_SYSTEM_CHECKS" in w005
+
+
+def test_exports_and_env_unset_use_the_project_names() -> None:
+    from djship.export.docker import env_example
+    from djship.export.heroku import next_steps
+    from djship.export.target import Target
+    from djship.ops.envvars import check_unset
+
+    target = Target(EXAMPLE, "shop", "shop.settings", "shop.wsgi:application", "manage.py",
+                    "requirements", "requirements.txt", "3.12", ("shop.example",),
+                    env_names={"SECRET_KEY": "DJANGO_SECRET_KEY",
+                               "ALLOWED_HOSTS": "DJANGO_ALLOWED_HOSTS"})
+    steps = " ".join(next_steps(target))
+    assert "config:set DJANGO_SECRET_KEY=" in steps and "DJANGO_ALLOWED_HOSTS=shop.example" in steps
+    assert " SECRET_KEY=" not in steps
+    example = env_example(target)
+    assert "\nDJANGO_SECRET_KEY=change-me" in example and "\nSECRET_KEY=" not in example
+    with pytest.raises(UsageError, match="DJANGO_SECRET_KEY"):
+        check_unset(("DJANGO_SECRET_KEY",), False, ("DATABASE_URL", "DJANGO_SECRET_KEY"))

@@ -178,9 +178,11 @@ def env_set(state: State, site: str | None, assignments: tuple[str, ...],
 def env_unset(state: State, site: str | None, keys: tuple[str, ...], force: bool,
               no_restart: bool) -> None:
     """Remove variables on every host, then restart (DATABASE_URL and SECRET_KEY need --force)."""
-    unset = envvars.check_unset(keys, force)
     ctx = state.context()
     name = ctx.site_name(site)
+    # The site's secret key under the name its settings read (DJANGO_SECRET_KEY) too.
+    unset = envvars.check_unset(keys, force, (*envvars.PROTECTED,
+                                              ctx.config.sites[name].env_name("SECRET_KEY")))
     try:
         apply(ctx, name, envvars.EnvChange({}, unset), not no_restart)
     finally:

@@ -39,7 +39,7 @@ def _values(target: Target) -> dict[str, object]:
     subdir = f"/{target.app_subdir}" if target.app_subdir else ""
     return {"name": target.name, "python": target.python, "settings": target.settings,
             "wsgi": target.wsgi, "workers": target.workers, "health_path": target.health_path,
-            "subdir": subdir}
+            "subdir": subdir, "secret_var": target.var("SECRET_KEY")}
 
 
 def env_example(target: Target) -> str:
@@ -49,7 +49,7 @@ def env_example(target: Target) -> str:
     db = re.sub(r"[^a-z0-9_]", "_", target.name)
     env = sorted((k, v) for k, v in target.env.items() if k != "DJANGO_SECURE_SSL")
     return render("export/env.docker.example.j2", target.root, hosts=hosts, origins=origins,
-                  db=db, env=env)
+                  db=db, env=env, var=target.var)
 
 
 def gitignore(root: Path) -> Planned:

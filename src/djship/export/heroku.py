@@ -37,10 +37,10 @@ def next_steps(target: Target) -> list[str]:
         "commit the files: git add Procfile .python-version runtime.txt requirements.txt "
         "and the settings",
         "heroku create && heroku addons:create heroku-postgresql (sets DATABASE_URL)",
-        "heroku config:set SECRET_KEY=$(python -c 'import secrets; "
-        f"print(secrets.token_urlsafe(50))') ALLOWED_HOSTS={hosts}",
+        f"heroku config:set {target.var('SECRET_KEY')}=$(python -c 'import secrets; "
+        f"print(secrets.token_urlsafe(50))') {target.var('ALLOWED_HOSTS')}={hosts}",
         "git push heroku main   (collectstatic runs in the build, migrate in the release "
         "phase)",
-        "Render/Railway/Dokku: the same Procfile; set DATABASE_URL, SECRET_KEY and "
-        "ALLOWED_HOSTS there",
+        f"Render/Railway/Dokku: the same Procfile; set DATABASE_URL, {target.var('SECRET_KEY')} "
+        f"and {target.var('ALLOWED_HOSTS')} there",
     ]

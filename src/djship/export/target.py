@@ -29,6 +29,11 @@ class Target:
     health_path: str = "/"
     workers: int = 2
     env: dict[str, str] = field(default_factory=dict)
+    env_names: dict[str, str] = field(default_factory=dict)  # [sites.X.env_names]
+
+    def var(self, name: str) -> str:
+        """The name the project's settings read ``name`` under (DJANGO_SECRET_KEY, ...)."""
+        return self.env_names.get(name, name)
 
     @property
     def app_subdir(self) -> str:
@@ -67,7 +72,7 @@ def load_target(root: Path, environment: str | None = None, site: str | None = N
               or detect_python([base, (base / p.manage).parent]) or DEFAULT_PYTHON)
     return Target(base, name, config.settings_module(name), p.wsgi, p.manage, p.dependencies,
                   p.requirements, python, tuple(s.domains), s.health_path, s.workers,
-                  dict(s.env))
+                  dict(s.env), dict(s.env_names))
 
 
 def _detected(root: Path) -> Target:

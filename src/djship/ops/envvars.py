@@ -94,9 +94,10 @@ def check_prompted(key: str, value: str) -> str:
     return value
 
 
-def check_unset(keys: tuple[str, ...], force: bool) -> list[str]:
+def check_unset(keys: tuple[str, ...], force: bool,
+                protected: tuple[str, ...] = PROTECTED) -> list[str]:
     """Refuse to drop the database URL or secret key unless forced."""
-    risky = [k for k in keys if k in PROTECTED]
+    risky = [k for k in keys if k in protected]
     if risky and not force:
         raise UsageError(f"refusing to unset {', '.join(risky)}: the site cannot run without it",
                          hint="add --force if you really mean it")
@@ -140,13 +141,14 @@ def server_env(ctx: Context, site: str) -> ServerEnv:
     except DjshipError as exc:
         return ServerEnv(None, f"{host.name} is not reachable: {exc.message}")
     if not res.ok:
-        return ServerEnv(None, f"site {site} is not provisioned on {host.name} yet")
+        return ServerEnv(None, f"site {site} is not provisioned on {host.name} yet",
+                         provisioned=False)
     shapes = json.loads(res.stdout or "{}")
     if not isinstance(shapes, dict) or not all(isinstance(v, str) for v in shapes.values()):
         # A helper from an older djship takes the request for an (empty) change.
         return ServerEnv(None, f"djship's env helper on {host.name} is out of date "
-                               "(`djship provision` updates it)")
-    return ServerEnv(shapes)
+                               "(`djship provision` updates it)", provisioned=True)
+    return ServerEnv(shapes, provisioned=True)
 
 
 def mask_values(ui: UI, values: Iterable[str]) -> None:

@@ -193,10 +193,11 @@ def env_findings(probed: Probed, config: Config, site: str) -> list[Finding]:
                    f"[sites.{site}.env_names] of djship.toml, so djship sets {var}")
            for setting, var in probed.renamed.items()]
     why = f" (could not ask the servers: {probed.server_reason})" if probed.server_reason else ""
+    after = "" if probed.provisioned else "; once `djship provision` has run"
     out += [Finding("error", ENV_ONLY_ON_SERVERS, f"the settings need {var} at import, and "
                     f"neither [sites.{site}.env] in djship.toml nor the servers set it{why}",
-                    f"`djship env set {var}=...` (a secret; needs `djship provision` first), "
-                    f"or add {var} to [sites.{site}.env] in djship.toml (not a secret)")
+                    f"`djship env set {var}=...` (a secret{after}), or add {var} to "
+                    f"[sites.{site}.env] in djship.toml (not a secret)")
             for var in probed.missing]
     return out
 

@@ -21,6 +21,7 @@ class ServerEnv:
 
     shapes: dict[str, str] | None
     reason: str = ""
+    provisioned: bool | None = None  # None: the servers could not be asked
 
 
 ServerLookup = Callable[[], ServerEnv]
@@ -36,6 +37,7 @@ class Probed:
     renamed: dict[str, str] = field(default_factory=dict)  # setting -> the project's variable
     missing: list[str] = field(default_factory=list)  # needed, set nowhere djship knows
     server_reason: str = ""  # why the servers' variables are unknown
+    provisioned: bool | None = None  # whether the site's servers have an environment file
 
 
 def probe_settings(python: str, app_dir: Path, config: Config, site: str, module: str,
@@ -71,4 +73,5 @@ def probe_settings(python: str, app_dir: Path, config: Config, site: str, module
     shapes = on_servers().shapes if used else {}
     missing = [v for v in used if v not in renamed.values() and v not in (shapes or {})]
     return Probed(data, env, secret_var, renamed, missing,
-                  on_servers().reason if missing else "")
+                  on_servers().reason if missing else "",
+                  on_servers().provisioned if missing else None)
