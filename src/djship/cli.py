@@ -131,15 +131,18 @@ def cli(project_dir: Path, environment: str | None, verbose: bool) -> None:
 
 def report(ui: UI, exc: DjshipError) -> None:
     """The one place errors are printed: what, where, details, hint."""
+    from rich.markup import escape  # here: `djship --version` imports no rich
+
     where = " ".join(f"{k}={v}" for k, v in exc.where().items())
-    ui.err.print(f"[red bold]error:[/red bold] {ui.mask(exc.message)}"
+    # Messages are text, not markup: "[sites.blog.env]" must print as written.
+    ui.err.print(f"[red bold]error:[/red bold] {escape(ui.mask(exc.message))}"
                  + (f" [dim]\\[{where}][/dim]" if where else ""), highlight=False)
     for line in exc.details():
         ui.err.print(ui.mask(line), markup=False, highlight=False)
     for sub in getattr(exc, "failures", []):
         report(ui, sub)
     if exc.hint:
-        ui.err.print(f"[cyan]hint:[/cyan] {ui.mask(exc.hint)}", highlight=False)
+        ui.err.print(f"[cyan]hint:[/cyan] {escape(ui.mask(exc.hint))}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -208,3 +208,12 @@ def test_exports_and_env_unset_use_the_project_names() -> None:
     assert "\nDJANGO_SECRET_KEY=change-me" in example and "\nSECRET_KEY=" not in example
     with pytest.raises(UsageError, match="DJANGO_SECRET_KEY"):
         check_unset(("DJANGO_SECRET_KEY",), False, ("DATABASE_URL", "DJANGO_SECRET_KEY"))
+
+
+def test_init_settings_names_variables_whose_stand_in_does_not_do(
+        fresh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(fresh, tmp_path / "site", PLAIN + 'WORKERS = int(os.environ["APP_SHARDS"])\n')
+    status, _out, err = djship(capsys, root, "init", "--settings", "--yes")
+    assert status == 1
+    assert "APP_SHARDS" in err and "[sites.site.env]" in err and "djship bug" not in err
+    assert not (root / ".djship").exists()

@@ -118,7 +118,12 @@ def plan_settings(root: Path, config: Config, site: str,
     module = config.settings_module(site)
     app_dir = (root / config.project.manage).parent
     source = load_source(app_dir, module)  # raises on a syntax error, before any import
-    probed = check_imports(root, config, site, source=source)
+    try:
+        probed = check_imports(root, config, site, source=source)
+    except SettingsImportError as exc:
+        if not exc.standins:
+            raise
+        raise needs_values(exc, site) from exc
     plan = SettingsPlan(module)
     _record_names(config, site, probed, config_file, plan)
     source, hook_notes = _through_hook(root, app_dir, source, module)
@@ -138,6 +143,17 @@ def plan_settings(root: Path, config: Config, site: str,
                           f"{var}=...` once the site is provisioned (or in [sites.{site}.env] "
                           "of djship.toml if it is not a secret); djship used a stand-in here")
     return plan
+
+
+def needs_values(exc: SettingsImportError, site: str) -> DjshipError:
+    """The settings need variables whose stand-ins did not do: say which, and where to set
+    them for real."""
+    tried = ", ".join(f"{k}={v!r}" for k, v in exc.standins.items())
+    return DjshipError(f"{exc.message}; the settings read {', '.join(exc.standins)} at import, "
+                       f"which djship gave stand-in values ({tried})",
+                       hint=f"set the real values in [sites.{site}.env] of djship.toml (or, "
+                            "for a secret, with `djship env set NAME=-` once the site is "
+                            "provisioned), then run this again; djship changed nothing")
 
 
 def _record_names(config: Config, site: str, probed: Probed,
