@@ -565,3 +565,13 @@ def test_python_the_server_lacks_is_refused_clearly(sites: dict[str, Site], path
     # No download was tried: uv has no interpreter of its own on the server.
     assert site.sandbox.run("ls /opt/djship/python 2>/dev/null | wc -l").stdout.strip() == "0"
     assert site.about()["settings_name"] == "production"
+    # provision asks first, before its packages step.
+    site.project.write(path, text)
+    site.project.commit(f"needs Python {needs}")
+    try:
+        run = site.project.provision()
+    finally:
+        site.project.git("reset", "-q", "--hard", "HEAD~1")
+    errors = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert run.returncode != 0 and errors and "step=python" in errors[0], str(run)
+    assert f"needs Python {needs}" in errors[0] and "ways out" in run.stderr, str(run)

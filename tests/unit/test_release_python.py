@@ -17,6 +17,7 @@ from djship.release import scripts, state
 from djship.release.build import build
 from djship.release.deploy import Deploy
 from djship.release.diagnose import explain
+from djship.steps.python import python_step
 from djship.transport.base import Result
 from djship.transport.recording import RecordingTransport
 from djship.ui import UI
@@ -238,3 +239,18 @@ def test_deploy_is_refused_before_anything_is_uploaded(tmp_path: Path) -> None:
     sent = host.scripts()
     assert not any("python install" in s or "venv --quiet" in s for s in sent)
     assert "rm -rf -- /srv/blog/.lock" in sent[-1]
+
+
+def test_provision_checks_the_python_before_installing_anything(tmp_path: Path) -> None:
+    (tmp_path / ".python-version").write_text("3.12\n")
+    step = python_step(CONFIG.model_copy(update={"project": CONFIG.project.model_copy(
+        update={"python": None})}), "blog", tmp_path)
+    bookworm = state.parse(Result(0, "python:3 11\ninterpreter:/usr/bin/python3.11\n"
+                                     "os:Debian GNU/Linux 12 (bookworm)\n", ""))
+    with pytest.raises(pyreq.PythonUnavailable, match=r"needs Python 3\.12 \(\.python-version\)"):
+        step.plan(bookworm)
+    found = state.parse(Result(0, "python:3 11\ninterpreter:/usr/local/bin/python3.12\n", ""))
+    plan = step.plan(found)
+    assert not plan.changes and "/usr/local/bin/python3.12" in plan.reason
+    assert not step.plan(state.parse(Result(0, "python:\n", ""))).changes  # no python3 yet
+    assert step.fact.probe is not None and "python3 -c" in step.fact.probe.render()

@@ -13,6 +13,7 @@ from djship.steps import (
     dbhost,
     lb,
     packages,
+    python,
     redis,
     security,
     site,
@@ -64,7 +65,9 @@ def _steps(config: Config, site_name: str, host: Host, root: Path | None,
     db_here = "db" in roles and s.database == "postgres"
     single = db_here and app_host
     separate_db = db_here and not app_host
-    steps: list[AnyStep] = [
+    # Before anything is installed: can this server run the project's Python at all?
+    steps: list[AnyStep] = [python.python_step(config, site_name, root)] if app_host else []
+    steps += [
         packages.packages_step(packages.wanted_packages(config, host, db_here)),
         security.upgrades_step(root),
         security.firewall_step(host, root),
