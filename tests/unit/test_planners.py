@@ -187,3 +187,29 @@ def test_every_step_plans_something_for_a_fresh_server(step: object) -> None:
     from djship.plan import Step
     assert isinstance(step, Step)
     assert step.plan(step.fact.assume).changes
+
+
+@pytest.mark.parametrize(("fails", "status"), [(0, 0), (1, 0), (2, 1)])
+def test_firewall_reload_tries_once_more_then_shows_the_log(tmp_path: Path, fails: int,
+                                                            status: int) -> None:
+    import subprocess
+
+    from djship.shell import Script
+    from djship.steps.security import FIREWALL_RELOAD
+
+    count, fake = tmp_path / "count", tmp_path / "bin"
+    fake.mkdir()
+    count.write_text("0")
+    # A systemctl whose first ``fails`` reloads fail (as with status=219/CGROUP).
+    (fake / "systemctl").write_text(
+        f'#!/bin/sh\nn=$(cat {count}); echo $((n + 1)) > {count}\n[ "$n" -ge {fails} ]\n')
+    (fake / "journalctl").write_text("#!/bin/sh\necho the unit log\n")
+    (fake / "sleep").write_text("#!/bin/sh\n")
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    done = subprocess.run(["bash", "-c", Script.of(FIREWALL_RELOAD).render()],
+                          env={"PATH": f"{fake}:/usr/bin:/bin"}, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == status
+    assert int(count.read_text()) == min(fails + 1, 2)
+    assert ("the unit log" in done.stderr) is (status != 0)

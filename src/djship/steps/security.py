@@ -34,8 +34,13 @@ def firewall_step(host: Host, root: Path | None) -> Step[Any]:
 
 
 # Reload, not restart: a restart deletes the table first (a moment with no firewall); the
-# file replaces the whole table, snippets included, in one nft transaction.
-FIREWALL_RELOAD = [cmd(raw("if ! systemctl reload-or-restart"), FIREWALL_UNIT, raw("; then"),
+# file replaces the whole table, snippets included, in one nft transaction. A second try
+# after a second: on a busy host (seen in containers) systemd can fail to set up the
+# reload's own cgroup (status 219/CGROUP) although the rules are fine (checked by nft -c
+# before); loading the same file again is harmless.
+FIREWALL_RELOAD = [cmd(raw("if ! systemctl reload-or-restart"), FIREWALL_UNIT,
+                       raw("&& ! { sleep 1; systemctl reload-or-restart"), FIREWALL_UNIT,
+                       raw("; }; then"),
                        "journalctl", "-u", FIREWALL_UNIT, "-n", "20", "--no-pager", "-o", "cat",
                        raw(">&2; exit 1; fi"))]
 
