@@ -217,3 +217,21 @@ def test_init_settings_names_variables_whose_stand_in_does_not_do(
     assert status == 1
     assert "APP_SHARDS" in err and "[sites.site.env]" in err and "djship bug" not in err
     assert not (root / ".djship").exists()
+
+
+def test_added_settings_read_the_configured_names(fresh: Path, tmp_path: Path) -> None:
+    """A hard-coded key replaced by init --settings reads the name djship.toml gives it."""
+    root = copy_project(fresh, tmp_path / "site")
+    with_config(root)
+    (root / "requirements.txt").write_text("django>=5.2\npsycopg[binary]\n")
+    path = root / "djship.toml"
+    path.write_text(path.read_text().replace(
+        "[sites.site.env]\n", '[sites.site.env_names]\nSECRET_KEY = "DJANGO_SECRET_KEY"\n'
+        'ALLOWED_HOSTS = "DJANGO_ALLOWED_HOSTS"\n\n[sites.site.env]\n'))
+    plan = plan_settings(root, load(root)[0], "site")
+    diff = plan.diff(root)
+    assert "+SECRET_KEY = os.environ.get('DJANGO_SECRET_KEY', '')" in diff
+    assert "+ALLOWED_HOSTS = _env_list('DJANGO_ALLOWED_HOSTS', " in diff
+    apply_plan(root, plan)
+    found = findings(root)
+    assert not {"settings.secret_key", "settings.allowed_hosts", "settings.env_names"} & set(found)

@@ -22,7 +22,7 @@ def settings_file(target: Target) -> tuple[Planned | None, list[str]]:
     """The patched settings file (None when it needs nothing) and the reasons for each edit."""
     app_dir = target.root / Path(target.manage).parent
     source = load_source(app_dir, target.settings)
-    style = style_for(source, list(target.domains))
+    style = style_for(source, list(target.domains), names=target.env_names)
     edits = [*plan_edits(source, style), *whitenoise_edits(source, style)]
     if not edits:
         return None, []

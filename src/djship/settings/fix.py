@@ -59,7 +59,7 @@ class SettingsPlan:
 
 
 def style_for(source: SettingsSource, domains: list[str],
-              declared: set[str] | None = None) -> Style:
+              declared: set[str] | None = None, names: dict[str, str] | None = None) -> Style:
     """Generated code in the project's quotes, defaulting to the site's domains.
 
     With ``declared`` (the project's dependencies) the database block uses the library the
@@ -67,7 +67,8 @@ def style_for(source: SettingsSource, domains: list[str],
     """
     db: DbLibrary = "dj-database-url" if declared is None else db_library(source, declared)
     return Style(quote=source.quote(), domains=tuple(domains),
-                 base_dir="BASE_DIR" in {a.name for a in source.assignments}, db_library=db)
+                 base_dir="BASE_DIR" in {a.name for a in source.assignments}, db_library=db,
+                 names=tuple(sorted((names or {}).items())))
 
 
 def db_library(source: SettingsSource, declared: set[str]) -> DbLibrary:
@@ -104,7 +105,8 @@ def planned_settings(root: Path, config: Config, site: str
     source = load_source(app_dir, module)
     hooked, _ = _through_hook(root.resolve(), app_dir, source, module)
     declared = deps.declared(root, config.project) or set()
-    edits = plan_edits(hooked, style_for(hooked, config.sites[site].domains, declared))
+    s = config.sites[site]
+    edits = plan_edits(hooked, style_for(hooked, s.domains, declared, s.env_names))
     return source, {e.snippet.key for e in edits}
 
 
@@ -128,7 +130,8 @@ def plan_settings(root: Path, config: Config, site: str,
     _record_names(config, site, probed, config_file, plan)
     source, hook_notes = _through_hook(root, app_dir, source, module)
     declared = deps.declared(root, config.project) or set()
-    edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
+    names = {**config.sites[site].env_names, **probed.renamed}  # as djship.toml will say
+    edits = plan_edits(source, style_for(source, config.sites[site].domains, declared, names))
     plan.reasons += [e.reason for e in edits]
     target = source.target.path
     if edits:

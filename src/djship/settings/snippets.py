@@ -51,6 +51,11 @@ class Style:
     domains: tuple[str, ...] = ()
     base_dir: bool = True
     db_library: DbLibrary = "dj-database-url"
+    names: tuple[tuple[str, str], ...] = ()  # [sites.X.env_names]: DJANGO_SECRET_KEY, ...
+
+    def var(self, name: str) -> str:
+        """The variable the project reads ``name`` from (its env_names, else the name)."""
+        return dict(self.names).get(name, name)
 
     def q(self, text: str) -> str:
         """``text`` in the project's quote style (generated code is written with ``"``)."""
@@ -88,9 +93,9 @@ def secret_key(style: Style, dev_key: str | None) -> Snippet:
     code = style.q('''\
 # Production reads SECRET_KEY from the environment (djship makes one per site);
 # the key below is for local development with DEBUG=1 only.
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = os.environ.get("@VAR@", "")
 if not SECRET_KEY and _env_bool("DEBUG", False):
-    SECRET_KEY = @KEY@''').replace("@KEY@", fallback)
+    SECRET_KEY = @KEY@''').replace("@KEY@", fallback).replace("@VAR@", style.var("SECRET_KEY"))
     return Snippet("SECRET_KEY", code, helpers=("_env_bool",))
 
 
@@ -104,17 +109,19 @@ DEBUG = _env_bool("DEBUG", False)''')
 
 def allowed_hosts(style: Style) -> Snippet:
     """ALLOWED_HOSTS from the environment, defaulting to the site's domains."""
-    code = style.q('''ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", @HOSTS@)
+    code = style.q('''ALLOWED_HOSTS = _env_list("@VAR@", @HOSTS@)
 if _env_bool("DEBUG", False):
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]''').replace(
-        "@HOSTS@", style.literal(list(style.domains)))
+        "@HOSTS@", style.literal(list(style.domains))).replace("@VAR@",
+                                                               style.var("ALLOWED_HOSTS"))
     return Snippet("ALLOWED_HOSTS", code, helpers=("_env_bool", "_env_list"))
 
 
 def csrf_trusted_origins(style: Style) -> Snippet:
     """CSRF_TRUSTED_ORIGINS from the environment, defaulting to https:// of the domains."""
     origins = [f"https://{d}" for d in style.domains]
-    code = style.q('CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", @ORIGINS@)')
+    code = style.q('CSRF_TRUSTED_ORIGINS = _env_list("@VAR@", @ORIGINS@)').replace(
+        "@VAR@", style.var("CSRF_TRUSTED_ORIGINS"))
     return Snippet("CSRF_TRUSTED_ORIGINS", code.replace("@ORIGINS@", style.literal(origins)),
                    helpers=("_env_list",))
 

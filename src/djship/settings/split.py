@@ -58,7 +58,8 @@ def plan_split(root: Path, config: Config, site: str, config_path: Path) -> Sett
     prod = SettingsFile(package / "production.py", PRODUCTION, ast.parse(PRODUCTION))
     source = SettingsSource(prod, [prod, base], assignments_of(base))
     declared = deps.declared(root, config.project) or set()
-    edits = plan_edits(source, style_for(source, config.sites[site].domains, declared))
+    s = config.sites[site]
+    edits = plan_edits(source, style_for(source, s.domains, declared, s.env_names))
     plan = SettingsPlan(f"{module}.production", reasons=[e.reason for e in edits])
     plan.changes += [FileChange(package / "__init__.py", None, ""),
                      FileChange(base.path, None, base.text),
