@@ -133,3 +133,11 @@ def test_only_transient_connection_failures_are_retried() -> None:
     assert not transient("ssh: connect to host 10.0.0.1 port 22: Connection refused")
     assert not transient("root@10.0.0.1: Permission denied (publickey).")
     assert not transient("Host key verification failed.")
+
+
+def test_a_stream_can_have_a_connection_of_its_own(control_folder: Path) -> None:
+    t = SshTransport(Host(name="w", address="192.0.2.1"))
+    shared = t.argv(Script.of([cmd("tail", "-f", "x")]))
+    own = t.argv(Script.of([cmd("tail", "-f", "x")]), own_connection=True)
+    assert any(o.startswith("ControlPath=") and o != "ControlPath=none" for o in shared)
+    assert "ControlPath=none" in own and own[-1] == shared[-1]

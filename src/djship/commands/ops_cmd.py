@@ -141,9 +141,11 @@ def follow_logs(ctx: Context, site: str, jobs: list[tuple[Host, str]],
             t = ssh_transport(ctx, host.name, site)
             t.connect()
             script = Script.of([logs_ops.log_command(p, src, query)])
-            # The remote tail/journalctl exits on its own once ssh is gone (broken pipe).
+            # Each stream on a connection of its own: when it ends (Ctrl-C), sshd ends the
+            # remote tail/journalctl with it, whether or not a line was due.
             procs.append((f"[{host.name} {src}]", subprocess.Popen(
-                t.argv(script), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)))
+                t.argv(script, own_connection=True), stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL)))
         threads = [threading.Thread(target=stream, args=pp, daemon=True) for pp in procs]
         for th in threads:
             th.start()

@@ -252,12 +252,20 @@ class SshTransport:
             argv += [f"{source}/", f"{self.host.address}:{dest}/"]
             return self._call(argv, b"", None)
 
-    def argv(self, script: Script | None, *, tty: bool = False) -> list[str]:
-        """The local ssh command line for a script (None: a login shell)."""
+    def argv(self, script: Script | None, *, tty: bool = False,
+             own_connection: bool = False) -> list[str]:
+        """The local ssh command line for a script (None: a login shell).
+
+        ``own_connection``: not through the shared control connection, so that ending this
+        client ends the connection, and sshd ends the remote command with it (a `tail -f`
+        that writes nothing would otherwise wait for its next line to notice).
+        """
         flag = "-tt" if tty else "-T"
+        base = (["ssh", *ssh_options(self.host, multiplex=False), self.host.address]
+                if own_connection else self._base)
         if script is None:
-            return [*self._base, flag]
-        return [*self._base, flag, "--", self.remote_command(script)]
+            return [*base, flag]
+        return [*base, flag, "--", self.remote_command(script)]
 
     def interactive(self, script: Script | None, *, tty: bool) -> int:
         """Run a script (or a login shell) attached to the user's terminal; its exit status."""
