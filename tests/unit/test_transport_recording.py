@@ -141,3 +141,21 @@ def test_a_stream_can_have_a_connection_of_its_own(control_folder: Path) -> None
     own = t.argv(Script.of([cmd("tail", "-f", "x")]), own_connection=True)
     assert any(o.startswith("ControlPath=") and o != "ControlPath=none" for o in shared)
     assert "ControlPath=none" in own and own[-1] == shared[-1]
+
+
+def test_input_reaches_the_command_whole_when_a_wait_times_out_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each wait for the command is a short communicate(); on a busy machine the first can time
+    # out before the input was written. Every input byte must still arrive, and stdin close.
+    import threading
+
+    monkeypatch.setattr(ssh, "CANCEL_POLL", 0.001)
+    t = SshTransport(Host(name="w", address="192.0.2.1"))
+    data = b"0123456789abcdef" * 65536  # 1 MiB: more than a pipe holds at once
+    got: list[Result] = []
+    worker = threading.Thread(target=lambda: got.append(t._call(["wc", "-c"], data, None)),
+                              daemon=True)
+    worker.start()
+    worker.join(30)
+    assert got, "the command never saw the end of its input"
+    assert got[0].status == 0 and got[0].stdout.strip() == str(len(data))

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from djship.errors import ConnectionFailure, RemoteFailure
 from djship.shell import Script, cmd, raw
@@ -193,14 +194,18 @@ class SshTransport:
                                     stderr=subprocess.PIPE)
             self._running.add(proc)
         deadline = None if timeout is None else time.monotonic() + timeout
-        feed: bytes | None = stdin
+        # The input is written by a thread of its own, and communicate() only reads: a retried
+        # communicate() (after a timeout, to look for a cancel) writes no more input, so a
+        # first try that timed out before writing it all, as on a busy machine, left stdin
+        # open and the remote command (envtool reading its request) waiting for ever.
+        pipe, proc.stdin = proc.stdin, None
+        feed_and_close(pipe, stdin)
         try:
             while True:
                 try:
-                    out, err = proc.communicate(feed, timeout=CANCEL_POLL)
+                    out, err = proc.communicate(None, timeout=CANCEL_POLL)
                     break
                 except subprocess.TimeoutExpired:
-                    feed = None  # sent already; communicate() goes on from where it was
                     if proc in self._cut:
                         return self._abandon(proc)
                     if deadline is not None and time.monotonic() > deadline:
@@ -305,6 +310,25 @@ class SshTransport:
         """Done with this host. The control connection stays for CONTROL_PERSIST seconds,
         for the next command (this run's or another's); only ssh itself ends it."""
         self._connected = False
+
+
+def feed_and_close(pipe: IO[bytes] | None, data: bytes) -> None:
+    """Write ``data`` to a child's stdin and close it, in the background when there is any
+    (a child that reads slowly, or not at all, never blocks the caller)."""
+    if pipe is None:
+        return
+
+    def write() -> None:
+        with contextlib.suppress(OSError, ValueError):  # the child went away: nothing to say
+            if data:
+                pipe.write(data)
+        with contextlib.suppress(OSError, ValueError):
+            pipe.close()
+
+    if data:
+        threading.Thread(target=write, name="djship-stdin", daemon=True).start()
+    else:
+        write()
 
 
 def put_script(path: str, mode: int, owner: str, group: str) -> Script:
