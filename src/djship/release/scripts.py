@@ -179,7 +179,17 @@ def django_env(config: Config, site: str, release_dir: str) -> list[str]:
     p = SitePaths(site)
     return [*domain_env(config, site), f"DJANGO_SETTINGS_MODULE={config.settings_module(site)}",
             f"STATIC_ROOT={release_static(release_dir)}", f"MEDIA_ROOT={p.media}",
-            f"DJSHIP_DATA_DIR={p.data}", "PYTHONUNBUFFERED=1"]
+            f"DJSHIP_DATA_DIR={p.data}", secure_ssl_env(config, site), "PYTHONUNBUFFERED=1"]
+
+
+SECURE_SSL = "DJANGO_SECURE_SSL"
+
+
+def secure_ssl_env(config: Config, site: str) -> str:
+    """What the HTTPS settings `djship init --settings` proposes read (SECURE_SSL_REDIRECT,
+    the secure cookies): on while the site has TLS, off while it has none, so a site without
+    TLS does not redirect every page to an https nobody answers (the site's env overrides)."""
+    return f"{SECURE_SSL}={1 if config.sites[site].tls.enabled else 0}"
 
 
 def domain_env(config: Config, site: str) -> list[str]:

@@ -156,6 +156,8 @@ def production_env(config: Config, site: str, tmp: Path) -> CheckEnv:
         STATIC_ROOT=str(tmp / "static"), MEDIA_ROOT=str(tmp / "media"),
         DJSHIP_DATA_DIR=str(tmp / "data"), PYTHONDONTWRITEBYTECODE="1",
     )
+    # As on the servers (release.scripts.secure_ssl_env), where the site's env may override.
+    values["DJANGO_SECURE_SSL"] = "1" if s.tls.enabled else "0"
     if config.sites[site].redis.enabled:  # a stand-in: the check connects to nothing
         values.update(dict.fromkeys(config.sites[site].redis.env, "redis://localhost:6379/0"))
     values.update(config.sites[site].env)
