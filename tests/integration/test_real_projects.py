@@ -63,8 +63,6 @@ GAPS = (
     (GroupNotProposed, ("check failed on", "but passed on this machine",
                         "without saying which variable")),
 )
-PLAIN_HTTP = ("src: a site without TLS gets no DJANGO_SECURE_SSL=0, so the redirect djship's "
-              "own init --settings proposes fails the first deploy, and the advice is a hand edit")
 
 
 @dataclass
@@ -198,7 +196,6 @@ def _content(outcome: Outcome) -> None:
 
 # --- one test per project ----------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=PlainHttpRedirect, reason=PLAIN_HTTP)
 def test_cookiecutter_layout_with_django_environ_outside_git(outcomes: dict[str, Outcome]
                                                              ) -> None:
     o = outcomes["bakery"].deployed()
@@ -218,9 +215,9 @@ def test_cookiecutter_layout_with_django_environ_outside_git(outcomes: dict[str,
     assert shipped == "no", "the developer's bytecode was uploaded"
 
 
-@pytest.mark.xfail(strict=True, raises=(PemStandInLoop, PlainHttpRedirect), reason=(
+@pytest.mark.xfail(strict=True, raises=PemStandInLoop, reason=(
     "src: the check's stand-in for a server-set PEM secret is not a loadable key, and the "
-    "advice loops on `djship env set`; then: " + PLAIN_HTTP))
+    "advice loops on `djship env set`"))
 def test_required_pem_secret_arrives_byte_for_byte(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["tokens"].deployed()
     _content(o)
@@ -231,7 +228,6 @@ def test_required_pem_secret_arrives_byte_for_byte(outcomes: dict[str, Outcome])
         in body, body
 
 
-@pytest.mark.xfail(strict=True, raises=PlainHttpRedirect, reason=PLAIN_HTTP)
 def test_celery_worker_and_beat_on_redis(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["pulse"].deployed()
     _content(o)
@@ -249,7 +245,6 @@ def test_celery_worker_and_beat_on_redis(outcomes: dict[str, Outcome]) -> None:
     assert word in o.page("/")
 
 
-@pytest.mark.xfail(strict=True, raises=PlainHttpRedirect, reason=PLAIN_HTTP)
 def test_api_only_project_with_a_health_view(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["booksapi"].deployed()
     _content(o)
@@ -299,7 +294,6 @@ def test_uploads_inspected_with_python_magic(outcomes: dict[str, Outcome]) -> No
     assert f"pixel.bin: image/png, {len(PNG)} bytes" in sent.body, sent.body
 
 
-@pytest.mark.xfail(strict=True, raises=PlainHttpRedirect, reason=PLAIN_HTTP)
 def test_sqlite_only_startproject(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["notes"].deployed()
     _content(o)
