@@ -158,3 +158,22 @@ def test_init_proposes_the_groups_and_says_why(tmp_path: Path) -> None:
     # With what init wrote, check has nothing left to say about groups.
     cfg = validate(tomllib.loads(text))
     assert groups.misplaced(tmp_path, cfg, cfg.project.name) == []
+
+
+def test_packages_named_only_by_dotted_paths_in_settings_count(tmp_path: Path) -> None:
+    # whitenoise in a "prod" group, named only as a middleware and a storage backend (as
+    # real projects do): Django imports it at start, so init proposes the group and check
+    # names it, before the server's own check fails on it.
+    root = shop(tmp_path)
+    (root / "pyproject.toml").write_text(PYPROJECT.replace(
+        'api = ["djangorestframework', 'prod = ["whitenoise>=6"]\napi = ["djangorestframework'))
+    (root / "shop/settings.py").write_text(SETTINGS + (
+        'MIDDLEWARE = ["django.middleware.security.SecurityMiddleware",\n'
+        '              "whitenoise.middleware.WhiteNoiseMiddleware"]\n'
+        'STORAGES = {"staticfiles": {"BACKEND": '
+        '"whitenoise.storage.CompressedManifestStaticFilesStorage"}}\n'))
+    found = groups.misplaced(root, config("uv", groups=["api", "dev"], extras=["s3"]), "shop")
+    assert [(m.module, m.where, m.dist, m.groups) for m in found] == [
+        ("whitenoise", "MIDDLEWARE in shop.settings", "whitenoise", ("prod",))]
+    project = tomllib.loads(render_config(detect(root)))["project"]
+    assert "prod" in project["groups"]

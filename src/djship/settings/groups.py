@@ -11,6 +11,7 @@ packages from the files (no import of user code), for `init` to propose the grou
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ def runtime_imports(app_dir: Path, settings: str, apps: list[str]) -> Iterator[t
         tree = _parse(file)
         for name in _installed_apps(tree):
             yield name.split(".")[0], f"INSTALLED_APPS in {module}"
+        for setting, dotted in _dotted_paths(tree):
+            yield dotted.split(".")[0], f"{setting} in {module}"
         for name in _imports(tree):
             yield name, f"an import in {file.relative_to(app_dir).as_posix()}"
     for ref in apps:
@@ -175,6 +178,31 @@ def _installed_apps(tree: ast.Module | None) -> Iterator[str]:
             for node in ast.walk(value):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
                     yield node.value
+
+
+# Settings whose dotted paths Django imports when it starts or serves its first request
+# (a middleware, a storage backend, a cache...): their packages are needed at run time.
+DOTTED_SETTINGS = frozenset({
+    "MIDDLEWARE", "STORAGES", "CACHES", "DATABASES", "TEMPLATES", "AUTHENTICATION_BACKENDS",
+    "STATICFILES_STORAGE", "DEFAULT_FILE_STORAGE", "STATICFILES_FINDERS", "SESSION_ENGINE",
+    "EMAIL_BACKEND", "PASSWORD_HASHERS", "ASGI_APPLICATION", "WSGI_APPLICATION"})
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+
+
+def _dotted_paths(tree: ast.Module | None) -> Iterator[tuple[str, str]]:
+    """(setting, dotted path) for each module path written in DOTTED_SETTINGS."""
+    for stmt in tree.body if tree else []:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AugAssign | ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in DOTTED_SETTINGS:
+            for node in ast.walk(value):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and _DOTTED.match(node.value):
+                    yield target.id, node.value
 
 
 def _imports(tree: ast.Module | None) -> Iterator[str]:
