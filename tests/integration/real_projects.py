@@ -687,6 +687,7 @@ DEBUG = False
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "").split(",")
 
 INSTALLED_APPS = [
+    "django.contrib.auth",  # the auth context processor in TEMPLATES needs its models
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "catalog",

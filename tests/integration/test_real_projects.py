@@ -253,9 +253,6 @@ def test_api_only_project_with_a_health_view(outcomes: dict[str, Outcome]) -> No
     assert isinstance(sites, dict) and sites["booksapi"]["health_path"] == "/api/health/"
 
 
-@pytest.mark.xfail(strict=True, raises=GroupNotProposed, reason=(
-    "src: init proposes no groups = [\"prod\"] for whitenoise, named only in MIDDLEWARE "
-    "and STORAGES; check passes locally; the server's check fails with generic advice"))
 def test_runtime_packages_in_a_uv_dependency_group(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["uvshop"].deployed()
     body = o.page("/")
