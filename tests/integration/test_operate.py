@@ -254,8 +254,12 @@ class Follower:
 def follow(project: Project, *args: str) -> Iterator[Follower]:
     """Start `djship logs ARGS` with stdout read line by line; kill it if still running."""
     argv = [DJSHIP, "-C", str(project.root), "-e", "test", "logs", *args]
+    # Ctrl-C's default meaning in djship, as in a terminal, also when these tests run as a
+    # background job of a non-interactive shell (which starts them with SIGINT ignored, and
+    # an ignored signal stays ignored across exec: djship would never see the Ctrl-C).
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=djship_env(), start_new_session=True)
+                            env=djship_env(), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
