@@ -166,7 +166,10 @@ def _parse(path: Path | None) -> ast.Module | None:
         return None
 
 
-def _installed_apps(tree: ast.Module | None) -> Iterator[str]:
+def _string_settings(tree: ast.Module | None, names: frozenset[str]
+                     ) -> Iterator[tuple[str, str]]:
+    """(setting, string) for every string literal assigned (=, +=, annotated) to one of
+    ``names`` at the top of a settings module."""
     for stmt in tree.body if tree else []:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target, value = stmt.targets[0], stmt.value
@@ -174,10 +177,14 @@ def _installed_apps(tree: ast.Module | None) -> Iterator[str]:
             target, value = stmt.target, stmt.value
         else:
             continue
-        if isinstance(target, ast.Name) and target.id == "INSTALLED_APPS":
+        if isinstance(target, ast.Name) and target.id in names:
             for node in ast.walk(value):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    yield node.value
+                    yield target.id, node.value
+
+
+def _installed_apps(tree: ast.Module | None) -> Iterator[str]:
+    return (text for _, text in _string_settings(tree, frozenset({"INSTALLED_APPS"})))
 
 
 # Settings whose dotted paths Django imports when it starts or serves its first request
@@ -191,18 +198,8 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 def _dotted_paths(tree: ast.Module | None) -> Iterator[tuple[str, str]]:
     """(setting, dotted path) for each module path written in DOTTED_SETTINGS."""
-    for stmt in tree.body if tree else []:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            target, value = stmt.targets[0], stmt.value
-        elif isinstance(stmt, ast.AugAssign | ast.AnnAssign) and stmt.value is not None:
-            target, value = stmt.target, stmt.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in DOTTED_SETTINGS:
-            for node in ast.walk(value):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                        and _DOTTED.match(node.value):
-                    yield target.id, node.value
+    return ((name, text) for name, text in _string_settings(tree, DOTTED_SETTINGS)
+            if _DOTTED.match(text))
 
 
 def _imports(tree: ast.Module | None) -> Iterator[str]:
