@@ -116,3 +116,34 @@ def mask(text: str, secrets: Sequence[Secret | str]) -> str:
         if value:
             text = text.replace(value, MASK)
     return text
+
+
+NGINX_PID = "/run/nginx.pid"
+NGINX_APPLY_SECONDS = 30
+
+
+def nginx_reload(verb: str = "reload", *, when: str = "") -> Command:
+    """``systemctl VERB nginx`` that returns only once nginx routes by the new configuration
+    (only if the shell condition ``when`` holds, when given).
+
+    A reload only signals nginx's master. Until it has read the configuration, started new
+    workers and told the old ones to stop, the old workers accept new connections and serve
+    them by the old configuration: an upstream just switched away from (502 once that slot
+    stops; on a first deploy, the placeholder), a certificate just replaced. So this waits,
+    at most NGINX_APPLY_SECONDS, until every worker that ran before is gone or shutting
+    down (their process titles say so); nginx's error log ends the message otherwise.
+    """
+    stuck = (f"nginx did not take up its new configuration within {NGINX_APPLY_SECONDS}s "
+             "(its worker $busy still serves by the old one); see /var/log/nginx/error.log")
+    reload = (
+        f"nginx_master=$(cat {NGINX_PID} 2>/dev/null || true); nginx_old=; "
+        'if [ -n "$nginx_master" ]; then nginx_old=$(cat '
+        '"/proc/$nginx_master/task/$nginx_master/children" 2>/dev/null || true); fi; '
+        f"systemctl {verb} nginx; deadline=$((SECONDS + {NGINX_APPLY_SECONDS})); "
+        "while :; do busy=; for w in $nginx_old; do "
+        "case \"$(tr '\\0' ' ' 2>/dev/null < \"/proc/$w/cmdline\" || true)\" in "
+        "*'shutting down'*) ;; 'nginx: worker process'*) busy=$w;; esac; done; "
+        'if [ -z "$busy" ]; then break; fi; '
+        f'if [ $SECONDS -ge $deadline ]; then echo "{stuck}" >&2; '
+        "tail -n 5 /var/log/nginx/error.log >&2 || true; exit 1; fi; sleep 0.05; done")
+    return cmd(raw(f"if {when}; then {reload}; fi" if when else reload))

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from helpers import (
     SITE,
     Project,
     current_release,
+    finish,
     loaded_around,
     make_project,
     releases_listing,
@@ -278,3 +280,44 @@ def test_a_process_added_or_removed_in_the_config_follows_at_deploy(
     assert gone in ("inactive", "unknown"), gone
     assert sandbox.run(f"test -e /etc/systemd/system/djship-{SITE}-ticker@.service",
                        check=False).returncode != 0
+
+
+def test_deploy_returns_only_once_nginx_routes_to_the_new_slot(
+        project: Project, warm_sandbox: SandboxInfo) -> None:
+    """`systemctl reload nginx` only signals nginx: its old workers keep the old upstream
+    until the master has read the new configuration. A deploy that returns before then
+    reports a site that answers 502 (the old slot retires after its drain; on a first deploy
+    the old upstream is the placeholder). Seen in CI right after first deploys on a busy
+    machine; made deterministic here by holding nginx's master (SIGSTOP) over the deploy."""
+    sandbox = warm_sandbox
+    master = sandbox.run("cat /run/nginx.pid").stdout.strip()
+    assert master.isdigit(), master
+    upstream = f"/etc/nginx/djship/{SITE}-upstream.conf"
+    before = sandbox.run(f"cat {upstream}").stdout
+    project.set_version("reload-held")
+    deploy = project.start("deploy")
+    sandbox.run(["kill", "-STOP", master])
+    try:
+        deadline = time.monotonic() + 300
+        while deploy.poll() is None and time.monotonic() < deadline:
+            if sandbox.run(f"cat {upstream}").stdout != before:
+                break
+            time.sleep(0.2)
+        # The switch wrote the new upstream: give a deploy that does not wait for nginx
+        # time to return, and the old slot time to retire (its drain is 3 s).
+        held_until = time.monotonic() + 6
+        while deploy.poll() is None and time.monotonic() < held_until:
+            time.sleep(0.2)
+        if deploy.poll() is not None:
+            returned = finish(deploy, ["deploy"])
+            time.sleep(max(0.0, held_until - time.monotonic()))  # past the old slot's drain
+            page = request(sandbox.address, "/")
+            pytest.fail(f"deploy exited {returned.returncode} while nginx had not applied the "
+                        f"switch (its master held 6 s): the site answers {page.status}\n"
+                        f"{returned}")
+    finally:
+        sandbox.run(["kill", "-CONT", master])
+    run = finish(deploy, ["deploy"]) if deploy.returncode is None else None
+    if run is not None:
+        assert run.returncode == 0, str(run)
+        assert version_served(sandbox.address) == "reload-held"

@@ -7,7 +7,7 @@ import json
 from djship import paths
 from djship.paths import SitePaths
 from djship.release.scripts import guarded_rm, trash
-from djship.shell import Command, Script, cmd, raw
+from djship.shell import Command, Script, cmd, nginx_reload, raw
 from djship.steps import dbhost, redis
 from djship.steps.security import ALLOW_DIR, FIREWALL_UNIT
 from djship.steps.tools import ENVTOOL
@@ -69,7 +69,7 @@ def remove_site(p: SitePaths, purge: bool) -> Script:
     cmds = [
         *stop_units(p),
         cmd("rm", "-f", "--", p.nginx_enabled, p.nginx_site, p.nginx_upstream),
-        cmd(raw("if command -v nginx >/dev/null; then nginx -t -q && systemctl reload nginx; fi")),
+        nginx_reload(when="command -v nginx >/dev/null && nginx -t -q"),
         *close_database_access(p.site),
         *close_redis_access(p.site),
         guarded_rm(p.releases, p.root),

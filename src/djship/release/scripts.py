@@ -13,7 +13,7 @@ from djship.errors import UsageError
 from djship.paths import RELEASE_STATIC, TOOLS, UV, SitePaths, other_slot
 from djship.release import poetry
 from djship.release import python as pyreq
-from djship.shell import Command, Script, cmd, raw
+from djship.shell import Command, Script, cmd, nginx_reload, raw
 from djship.steps.tools import ENVTOOL
 
 RELEASE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{4,40}$")
@@ -390,7 +390,7 @@ def switch(p: SitePaths, slot: str, release_id: str) -> Script:
         cmd(raw("if ! nginx -t -q; then"), "mv", "-f", "--", up + ".djship-old", up,
             raw("; exit 1; fi")),
         *point_current(p, release_id).commands,
-        cmd("systemctl", "reload", "nginx"),
+        nginx_reload(),
         cmd("rm", "-f", "--", up + ".djship-old"),
         cmd("printf", "%s\\n", slot, raw(f"> {p.live_slot}.new")),
         cmd("mv", "-f", p.live_slot + ".new", p.live_slot),

@@ -16,11 +16,11 @@ from djship import paths
 from djship.config import Config
 from djship.paths import SitePaths
 from djship.render import render
-from djship.shell import Command, cmd
+from djship.shell import Command, cmd, nginx_reload
 from djship.steps.files import File
 
 NGINX_TEST = [cmd("nginx", "-t", "-q")]
-NGINX_RELOAD = [cmd("systemctl", "reload-or-restart", "nginx")]
+NGINX_RELOAD = [nginx_reload("reload-or-restart")]
 NGINX_UNLINK_DANGLING = [cmd("find", paths.NGINX_ENABLED, "-xtype", "l", "-delete")]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from djship.config import Config
 from djship.facts.files import FileStates, file_states
 from djship.plan import Action, AnyStep, Fact, Plan, Put, Run, Step
-from djship.shell import Script, cmd, raw
+from djship.shell import Script, cmd, nginx_reload, raw
 from djship.steps.files import File, differs
 from djship.tls import certs
 from djship.tls.dns import NAMESERVER_ENV, Check
@@ -122,7 +122,7 @@ def before_nginx(config: Config, site: str, root: Path | None) -> list[AnyStep]:
         steps.append(put_step("tls files", support_files(config, site, root), reload))
     own = own_cert_files(config, site, root)
     if own:
-        reload_nginx = Script.of([cmd(raw("if nginx -t -q; then systemctl reload nginx; fi"))])
+        reload_nginx = Script.of([nginx_reload(when="nginx -t -q")])
         steps.append(put_step("own certificate", own, [reload_nginx],
                               secret=frozenset({own[1].path})))
     return steps
