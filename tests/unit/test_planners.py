@@ -143,11 +143,11 @@ def test_unit_file_golden() -> None:
 
 def test_unit_preloads_the_app_unless_told_not_to() -> None:
     text = web.unit_file(CONFIG, "blog", None, local_db=True).content.decode()
-    assert "gunicorn --preload blog.wsgi:application " in text
+    assert f"gunicorn --config {tools.GUNICORN_CONF} --preload blog.wsgi:application " in text
     off = CONFIG.model_copy(update={"sites": {"blog": CONFIG.sites["blog"].model_copy(
         update={"preload": False})}})
     text = web.unit_file(off, "blog", None, local_db=True).content.decode()
-    assert "gunicorn --preload" not in text and "gunicorn blog.wsgi:application " in text
+    assert f"gunicorn --config {tools.GUNICORN_CONF} blog.wsgi:application " in text
 
 
 def test_nginx_site_golden() -> None:

@@ -22,7 +22,7 @@ from djship.ops import db, site
 from djship.paths import SitePaths
 from djship.plan import Put, Run
 from djship.release import scripts
-from djship.steps import nginx, web
+from djship.steps import nginx, tools, web
 from djship.steps.files import plan_files
 from djship.steps.provision import provision_steps
 from djship.tls import nginx as tls_nginx
@@ -88,12 +88,12 @@ def test_app_unit_takes_its_socket_from_systemd_and_keeps_its_hardening() -> Non
     assert d["ReadWritePaths"] == [f"{P.media} {P.data}"]
 
 
-def test_provision_writes_both_units_then_reloads_systemd_once() -> None:
+def test_provision_writes_both_units_and_the_gunicorn_conf_then_reloads_systemd_once() -> None:
     step = next(s for s in provision_steps(CONFIG, "blog", CONFIG.hosts[0], None)
                 if s.name == "app unit")
     plan = step.plan({})
     puts = [a for a in plan.actions if isinstance(a, Put)]
-    assert [a.path for a in puts] == [P.unit_file, P.socket_unit_file]
+    assert [a.path for a in puts] == [P.unit_file, P.socket_unit_file, tools.GUNICORN_CONF]
     runs = [a.script.render() for a in plan.actions if isinstance(a, Run)]
     assert len(runs) == 1 and runs[0].rstrip().endswith("systemctl daemon-reload")
 

@@ -106,7 +106,12 @@ def release_env(site: Site) -> bytes:
     its own, and a rollback brings the old ones back.
     """
     lines = [f"{k}={quote(v)}" for k, v in sorted(site.env.items())]
-    return ("# djship: [sites.*.env] of this release\n" + "\n".join(lines) + "\n").encode()
+    warm = {"DJSHIP_WARM_PATH": site.health_path,
+            "DJSHIP_WARM_HOST": site.domains[0] if site.domains else "localhost",
+            "DJSHIP_WARM_HTTPS": "1" if site.tls.enabled else "0"}
+    return ("# djship: [sites.*.env] of this release\n" + "\n".join(lines) + "\n"
+            "# djship: what each gunicorn worker asks itself before it accepts (warm-up)\n"
+            + "".join(f"{k}={quote(v)}\n" for k, v in warm.items())).encode()
 
 
 def plan_upload(s: Shipment, state: HostState) -> Plan:

@@ -12,12 +12,19 @@ from djship.transport.base import Result
 
 UV_REQUIREMENT = "uv>=0.4,<1"
 ENVTOOL = f"{paths.TOOLS}/lib/envtool.py"
+GUNICORN_CONF = f"{paths.TOOLS}/lib/gunicorn_conf.py"
 
 
 def envtool_file() -> File:
     """The env-file helper, as a file to keep on the server."""
     text = resources.files("djship.remote").joinpath("envtool.py").read_bytes()
     return File(ENVTOOL, text, 0o755)
+
+
+def gunicorn_conf_file() -> File:
+    """The gunicorn configuration every app server starts with (its workers warm up)."""
+    text = resources.files("djship.remote").joinpath("gunicorn_conf.py").read_bytes()
+    return File(GUNICORN_CONF, text, 0o644)
 
 
 def parse_uv(result: Result) -> bool:

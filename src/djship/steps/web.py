@@ -19,6 +19,7 @@ from djship.steps.nginx import (
     fronted,
     nginx_files,
 )
+from djship.steps.tools import GUNICORN_CONF, gunicorn_conf_file
 from djship.tls.nginx import nginx_tls_step
 
 NO_RELEASE = "# no release deployed yet\nserver unix:/run/djship-none.sock down;\n"
@@ -40,7 +41,7 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
                   settings=config.settings_module(site), app_args=app_args(config, site),
                   workers=s.workers, start_timeout=int(s.health_timeout) + 30,
                   worker_timeout=max(30, int(s.health_timeout)),
-                  server_name="gunicorn", local_db=local_db,
+                  server_name="gunicorn", local_db=local_db, gunicorn_conf=GUNICORN_CONF,
                   django_env=django_env(config, site, p.slot("%i")),
                   app_subdir=app_subdir(config))
     return File(p.unit_file, text.encode())
@@ -55,8 +56,10 @@ def socket_file(site: str, root: Path | None) -> File:
 
 
 def app_unit_step(config: Config, site: str, root: Path | None, local_db: bool) -> Step[object]:
-    """Keep the app and socket units current and systemd aware of them."""
-    files = [unit_file(config, site, root, local_db), socket_file(site, root)]
+    """Keep the app and socket units (and the gunicorn configuration they start the app
+    with) current and systemd aware of them."""
+    files = [unit_file(config, site, root, local_db), socket_file(site, root),
+             gunicorn_conf_file()]
     return files_step("app unit", files,  # type: ignore[return-value]
                       then=[cmd("systemctl", "daemon-reload")])
 
