@@ -50,16 +50,9 @@ class GroupNotProposed(AssertionError):
     check fails with advice that names no variable or package."""
 
 
-class PemStandInLoop(AssertionError):
-    """Settings that parse a PEM key at import: the local check's stand-in is PEM-shaped but
-    not a key, so the import fails; after `djship env set KEY=- < key.pem` the check still
-    says "neither djship.toml nor the servers set" it and advises the same `env set` again."""
-
-
 # Where djship's advice stops today, recognised in the transcript (src needs the fix).
 GAPS = (
     (PlainHttpRedirect, ("redirects to https://", "has no TLS")),
-    (PemStandInLoop, ("advice loops", "env set", "Unable to load PEM file")),
     (GroupNotProposed, ("check failed on", "but passed on this machine",
                         "without saying which variable")),
 )
@@ -215,9 +208,6 @@ def test_cookiecutter_layout_with_django_environ_outside_git(outcomes: dict[str,
     assert shipped == "no", "the developer's bytecode was uploaded"
 
 
-@pytest.mark.xfail(strict=True, raises=PemStandInLoop, reason=(
-    "src: the check's stand-in for a server-set PEM secret is not a loadable key, and the "
-    "advice loops on `djship env set`"))
 def test_required_pem_secret_arrives_byte_for_byte(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["tokens"].deployed()
     _content(o)

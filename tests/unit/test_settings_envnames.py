@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -235,3 +236,76 @@ def test_added_settings_read_the_configured_names(fresh: Path, tmp_path: Path) -
     apply_plan(root, plan)
     found = findings(root)
     assert not {"settings.secret_key", "settings.allowed_hosts", "settings.env_names"} & set(found)
+
+
+def _openssl(*args: str, data: str = "") -> str:
+    return subprocess.run(["openssl", *args], input=data, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _describe(pem: str) -> str:
+    """openssl's first line about a key: its kind and size ("Private-Key: (2048 bit ...")."""
+    pub = ["-pubin"] if "PUBLIC KEY" in pem.splitlines()[0] else []
+    text = _openssl("pkey", *pub, "-noout", "-text", data=pem)
+    curve = [ln.strip() for ln in text.splitlines() if "ASN1 OID" in ln]
+    return text.splitlines()[0] + " ".join(curve)
+
+
+@pytest.mark.parametrize(("make", "convert"), [
+    (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], []),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp384r1"], []),
+    (["-algorithm", "ED25519"], []),
+    (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], ["-traditional"]),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1"], ["-traditional"]),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1"], ["-pubout"]),
+], ids=["pkcs8-rsa", "pkcs8-ec", "ed25519", "rsa-traditional", "ec-traditional", "public"])
+def test_a_pem_key_on_the_server_gets_a_real_key_of_its_kind_as_stand_in(
+        make: list[str], convert: list[str]) -> None:
+    """Settings that load the key at import (a JWT issuer) import with the stand-in; it is
+    a new key of the same kind, format and size, never the server's."""
+    key = _openssl("genpkey", *make)
+    if convert:
+        key = _openssl("pkey", *convert, data=key)
+    got = shape(key)
+    assert got != key and got.splitlines()[0] == key.splitlines()[0]
+    assert got.endswith("\n") and _describe(got) == _describe(key)
+    assert not shape(key.rstrip("\n")).endswith("\n")  # the value's own ending
+
+
+def test_a_certificate_gets_a_real_certificate_as_stand_in() -> None:
+    cert = _openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", "/dev/null",
+                    "-subj", "/CN=shop.example.com", "-days", "1")
+    got = shape(cert)
+    assert got.startswith("-----BEGIN CERTIFICATE-----") and got != cert
+    assert "shop.example.com" not in _openssl("x509", "-noout", "-subject", data=got)
+
+
+PEM_AT_IMPORT = '''
+import os
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = False
+ALLOWED_HOSTS = os.environ["DJANGO_ALLOWED_HOSTS"].split(",")
+SIGNING_KEY = os.environ["SIGNING_KEY"]
+if not SIGNING_KEY.startswith("-----BEGIN PRIVATE KEY-----\\nMI"):
+    raise ValueError("SIGNING_KEY is not a PKCS#8 key")
+'''
+
+
+def test_settings_that_refuse_the_servers_stand_in_say_so_and_defer_to_the_server(
+        fresh: Path, tmp_path: Path) -> None:
+    """A variable set with `djship env set` whose stand-in the settings refuse: check says it
+    is set on the servers (not "neither djship.toml nor the servers set it", which sent the
+    user back to `env set` in a loop), and the deploy's server-side check decides."""
+    root = project(fresh, tmp_path / "site", PEM_AT_IMPORT)
+    djship_toml = root / "djship.toml"
+    djship_toml.write_text(djship_toml.read_text().replace(
+        "[sites.site.env]\n", '[sites.site.env_names]\nSECRET_KEY = "DJANGO_SECRET_KEY"\n'
+        'ALLOWED_HOSTS = "DJANGO_ALLOWED_HOSTS"\n\n[sites.site.env]\n'))
+    unset = findings(root)
+    assert "neither djship.toml nor the servers set" in unset["settings.import"][0]
+    scrambled = "-----BEGIN PRIVATE KEY-----\nZZ" + "Q" * 60 + "\n-----END PRIVATE KEY-----\n"
+    found = findings(root, ServerEnv({"SIGNING_KEY": scrambled}))
+    assert "settings.import" not in found, found
+    text = found["settings.env-missing"][0]
+    assert "SIGNING_KEY is set on the servers" in text and "`djship deploy`" in text
+    assert "neither djship.toml nor the servers" not in text

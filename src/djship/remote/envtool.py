@@ -320,6 +320,9 @@ def shape(value: str) -> str:
         return value
     lines = value.splitlines(keepends=True)
     if len(lines) > 1 and lines[0].startswith("-----BEGIN "):
+        made = pem_standin(value)
+        if made is not None:
+            return made
         return "".join(line if line.startswith("-----") else _scramble(line) for line in lines)
     if value.lstrip()[:1] in ("{", "["):
         try:
@@ -330,6 +333,68 @@ def shape(value: str) -> str:
     if sep and scheme.replace("+", "").isalnum():
         return f"{scheme}://{_scramble(rest)}"
     return _scramble(value)
+
+
+# A PEM block of these kinds gets a freshly made one of the same kind (algorithm, size,
+# curve) as its stand-in: settings that load the key at import work with it, and it tells
+# nothing of the real one. The value reaches openssl on stdin only.
+_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "PUBLIC KEY")
+
+
+def _openssl(args: list[str], data: str = "") -> str | None:
+    """openssl's output, or None when it is missing or fails."""
+    try:
+        done = subprocess.run(["openssl", *args], input=data, capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _genpkey_args(text: str) -> list[str] | None:
+    """genpkey arguments for a key of the kind ``openssl pkey -text`` described."""
+    head = text.lstrip().splitlines()[0] if text.strip() else ""
+    for name in ("ED25519", "ED448", "X25519", "X448"):
+        if head.startswith(name):
+            return ["-algorithm", name]
+    if "bit" not in head:
+        return None
+    curve = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.strip().startswith("ASN1 OID:")), "")
+    if curve:
+        return ["-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}"]
+    if "modulus:" in text.lower() or "primes" in head:
+        bits = head.split("(", 1)[1].split()[0]
+        return ["-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}"] \
+            if bits.isdigit() else None
+    return None
+
+
+def pem_standin(value: str) -> str | None:
+    """A new key (or certificate) of the same kind as the one PEM block in ``value``, in
+    the same format; None when it is something else or openssl cannot tell."""
+    begins = [ln for ln in value.splitlines() if ln.startswith("-----BEGIN ")]
+    if len(begins) != 1:
+        return None
+    label = begins[0][len("-----BEGIN "):].rstrip("-").strip()
+    if label == "CERTIFICATE":
+        made = _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "/dev/null",
+                         "-subj", "/CN=djship stand-in", "-days", "2"])
+    elif label in _KEY_LABELS:
+        public = label == "PUBLIC KEY"
+        text = _openssl(["pkey", *(["-pubin"] if public else []), "-noout", "-text"], value)
+        args = _genpkey_args(text) if text else None
+        made = _openssl(["genpkey", *args]) if args else None
+        if made and public:
+            made = _openssl(["pkey", "-pubout"], made)
+        elif made and label != "PRIVATE KEY":
+            made = _openssl(["pkey", "-traditional"], made)
+    else:
+        return None
+    if not made or f"-----BEGIN {label}-----" not in made:
+        return None
+    return made if value.endswith("\n") else made.rstrip("\n")
 
 
 def _scramble(text: str) -> str:

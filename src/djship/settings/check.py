@@ -58,7 +58,10 @@ def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = 
             probed = probe_settings(python, manage.parent, config, site, module, env, source,
                                     server)
         except SettingsImportError as exc:
-            return [*findings, Finding("error", "settings.import", exc.message,
+            # Failing with the servers' stand-ins only: the servers' own check decides.
+            code = ENV_ONLY_ON_SERVERS if exc.from_servers and exc.from_servers >= set(
+                exc.standins) else "settings.import"
+            return [*findings, Finding("error", code, exc.message,
                                        _import_fix(exc, config, site))]
         # Two independent Python processes: run them side by side (a deploy waits on them).
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -98,12 +101,19 @@ def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool
 
 def _import_fix(exc: SettingsImportError, config: Config, site: str) -> str:
     fix = "make the settings import with the production environment djship sets"
-    if exc.standins:
-        shown = ", ".join(f"{k}={v!r}" for k, v in exc.standins.items())
+    unset = {k: v for k, v in exc.standins.items() if k not in exc.from_servers}
+    if unset:
+        shown = ", ".join(f"{k}={v!r}" for k, v in unset.items())
         fix += (f"; djship gave these variables, which the settings need and neither "
                 f"djship.toml nor the servers set, stand-in values: {shown}. Set the real "
                 f"ones: `djship env set NAME=...` (once provisioned), or in "
                 f"[sites.{site}.env] of djship.toml")
+    if exc.from_servers:
+        fix += (f"; {', '.join(sorted(exc.from_servers))} "
+                f"{'is' if len(exc.from_servers) == 1 else 'are'} set on the servers, and "
+                "this machine imported the settings with a stand-in of the same shape (the "
+                "value never leaves them): if the settings refuse only that stand-in, "
+                "`djship deploy` checks them on the server with the real value")
     return fix
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from djship.config.schema import Config
 from djship.settings.envnames import project_names, standin
-from djship.settings.probe import import_settings, import_with_standins
+from djship.settings.probe import SettingsImportError, import_settings, import_with_standins
 from djship.settings.source import SettingsSource
 
 
@@ -60,7 +60,11 @@ def probe_settings(python: str, app_dir: Path, config: Config, site: str, module
         return shapes.get(var, standin(var, s.domains))
 
     secret_var = s.env_name("SECRET_KEY")
-    data, used = import_with_standins(python, app_dir, module, env, give, secret_var)
+    try:
+        data, used = import_with_standins(python, app_dir, module, env, give, secret_var)
+    except SettingsImportError as exc:
+        exc.from_servers = set(exc.standins) & set(on_servers().shapes or {})
+        raise
     env = {**env, **used}
     renamed = project_names(data, source, s)
     if renamed:

@@ -110,6 +110,7 @@ class SettingsImportError(DjshipError):
         self.detail = detail
         self.variable = variable  # the unset environment variable the error is about
         self.standins: dict[str, str] = {}  # variables given stand-in values before it
+        self.from_servers: set[str] = set()  # those set on the servers (stand-ins of their shape)
 
 
 class DjangoNotImportable(DjshipError):
