@@ -495,7 +495,8 @@ def test_project_without_gunicorn_gets_it(sites: dict[str, Site]) -> None:
     assert "gunicorn" not in site.project.read("requirements.txt").lower()
     assert "gunicorn" in site.packages()
     procs = site.sandbox.run("ps -u djship-nogunicorn -o args=").stdout
-    assert "/.venv/bin/gunicorn --preload mysite.wsgi:application" in procs, procs
+    assert "/.venv/bin/gunicorn --config /opt/djship/lib/gunicorn_conf.py --preload mysite.wsgi:application" \
+        in procs, procs
 
 
 def test_health_path_is_configurable(sites: dict[str, Site]) -> None:

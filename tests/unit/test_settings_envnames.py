@@ -13,7 +13,7 @@ import pytest
 from test_settings_support import EXAMPLE, copy_project, djship, startproject, with_config
 
 from djship.config import load, validate
-from djship.errors import UsageError
+from djship.errors import DjshipError, UsageError
 from djship.paths import SitePaths
 from djship.plan import Run
 from djship.release.scripts import domain_env
@@ -309,3 +309,26 @@ def test_settings_that_refuse_the_servers_stand_in_say_so_and_defer_to_the_serve
     text = found["settings.env-missing"][0]
     assert "SIGNING_KEY is set on the servers" in text and "`djship deploy`" in text
     assert "neither djship.toml nor the servers" not in text
+
+
+def test_init_settings_uses_the_servers_variables_and_never_loops_on_env_set(
+        fresh: Path, tmp_path: Path) -> None:
+    """`init --settings` imports the settings with the servers' stand-ins too (the loop the
+    tokens project met: it kept advising `djship env set` for a key already set)."""
+    root = project(fresh, tmp_path / "site", PEM_AT_IMPORT)
+    djship_toml = root / "djship.toml"
+    djship_toml.write_text(djship_toml.read_text().replace(
+        "[sites.site.env]\n", '[sites.site.env_names]\nSECRET_KEY = "DJANGO_SECRET_KEY"\n'
+        'ALLOWED_HOSTS = "DJANGO_ALLOWED_HOSTS"\n\n[sites.site.env]\n'))
+    config = load(root)[0]
+    with pytest.raises(DjshipError) as unset:
+        plan_settings(root, config, "site")
+    assert "djship env set" in (unset.value.hint or "")
+    key = _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024")
+    plan = plan_settings(root, config, "site", server=lambda: ServerEnv({"SIGNING_KEY": key}))
+    assert plan.module == "mysite.settings"
+    scrambled = "-----BEGIN PRIVATE KEY-----\nZZ" + "Q" * 60 + "\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(DjshipError) as refused:
+        plan_settings(root, config, "site", server=lambda: ServerEnv({"SIGNING_KEY": scrambled}))
+    hint = refused.value.hint or ""
+    assert "`djship deploy` checks them on the server" in hint and "env set" not in hint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 from rich.markup import escape
 
@@ -9,6 +11,7 @@ from djship.commands.base import State, pass_state, site_option
 from djship.errors import DjshipError
 from djship.ops import envvars
 from djship.settings import Finding, apply_plan, plan_settings, run_check
+from djship.settings.envcheck import ServerEnv
 from djship.settings.fix import verify_applied
 from djship.settings.split import is_split, plan_split
 
@@ -80,10 +83,16 @@ def settings_fix(state: State, site: str | None, *, yes: bool, split: bool = Fal
     ctx = state.context()
     name = ctx.site_name(site)
     app_dir = (ctx.root / ctx.config.project.manage).parent
+
+    @functools.cache
+    def on_servers() -> ServerEnv:  # variables set with `djship env set`, as stand-ins
+        return envvars.server_env(ctx, name)
+
     if split and not is_split(app_dir, ctx.config.settings_module(name)):
         plan = plan_split(ctx.root, ctx.config, name, ctx.source.path)
     else:
-        plan = plan_settings(ctx.root, ctx.config, name, (ctx.source.path, ctx.source.table))
+        plan = plan_settings(ctx.root, ctx.config, name, (ctx.source.path, ctx.source.table),
+                             server=on_servers)
     if not plan.changes:
         state.ui.info(f"settings: no change needed ({plan.module} is production-ready)")
         return
@@ -93,7 +102,7 @@ def settings_fix(state: State, site: str | None, *, yes: bool, split: bool = Fal
     if not yes and not click.confirm("Apply these changes?", default=False, err=True):
         raise DjshipError("settings left unchanged", hint="rerun with --yes to apply")
     backup = apply_plan(ctx.root, plan)
-    verify_applied(ctx.root, ctx.config, name, plan)
+    verify_applied(ctx.root, ctx.config, name, plan, on_servers)
     state.ui.info(f"settings: changed {len(plan.changes)} file(s); backup and diff in "
                   f"{backup.relative_to(ctx.root)}")
     for note in plan.notes:

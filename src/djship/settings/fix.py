@@ -16,7 +16,7 @@ from djship.errors import DjshipError
 from djship.project import module_file
 from djship.settings import deps, hook
 from djship.settings.analysis import Edit, plan_edits
-from djship.settings.envcheck import Probed, probe_settings
+from djship.settings.envcheck import Probed, ServerLookup, probe_settings
 from djship.settings.envnames import names_change
 from djship.settings.patch import patched_text
 from djship.settings.probe import SettingsImportError, production_env, project_python
@@ -85,7 +85,8 @@ def db_library(source: SettingsSource, declared: set[str]) -> DbLibrary:
 
 
 def check_imports(root: Path, config: Config, site: str, module: str | None = None,
-                  source: SettingsSource | None = None) -> Probed:
+                  source: SettingsSource | None = None, server: ServerLookup | None = None
+                  ) -> Probed:
     """Import the settings with the production environment, a stand-in for each variable
     they need that djship does not set; raise naming file and error."""
     app_dir = (root / config.project.manage).parent
@@ -94,7 +95,7 @@ def check_imports(root: Path, config: Config, site: str, module: str | None = No
         env = production_env(config, site, Path(tmp))
         env.values["DJANGO_SETTINGS_MODULE"] = module
         return probe_settings(project_python(root), app_dir, config, site, module, env.values,
-                              source)
+                              source, server)
 
 
 def planned_settings(root: Path, config: Config, site: str
@@ -111,17 +112,19 @@ def planned_settings(root: Path, config: Config, site: str
 
 
 def plan_settings(root: Path, config: Config, site: str,
-                  config_file: tuple[Path, tuple[str, ...]] | None = None) -> SettingsPlan:
+                  config_file: tuple[Path, tuple[str, ...]] | None = None,
+                  server: ServerLookup | None = None) -> SettingsPlan:
     """The changes that make the site's settings module (and dependencies) production-ready.
 
     ``config_file``: djship.toml (and the table inside it holding djship's config), where
-    the names of the variables the settings read are recorded."""
+    the names of the variables the settings read are recorded. ``server``: the variables set
+    on the servers, as stand-ins of their shape (asked only if the settings need one)."""
     root = root.resolve()
     module = config.settings_module(site)
     app_dir = (root / config.project.manage).parent
     source = load_source(app_dir, module)  # raises on a syntax error, before any import
     try:
-        probed = check_imports(root, config, site, source=source)
+        probed = check_imports(root, config, site, source=source, server=server)
     except SettingsImportError as exc:
         if not exc.standins:
             raise
@@ -150,8 +153,18 @@ def plan_settings(root: Path, config: Config, site: str,
 
 def needs_values(exc: SettingsImportError, site: str) -> DjshipError:
     """The settings need variables whose stand-ins did not do: say which, and where to set
-    them for real."""
-    tried = ", ".join(f"{k}={v!r}" for k, v in exc.standins.items())
+    them for real (or, for those set on the servers already, that only the servers can try
+    the real values)."""
+    if exc.from_servers >= set(exc.standins):
+        names = ", ".join(sorted(exc.from_servers))
+        return DjshipError(
+            f"{exc.message}; the settings read {names} at import, set on the servers, and "
+            "refuse the stand-in of the same shape djship used here (the value never leaves "
+            "the servers)", hint="djship cannot try these settings on this machine: "
+            "`djship deploy` checks them on the server with the real values; djship changed "
+            "nothing")
+    tried = ", ".join(f"{k}={v!r}" for k, v in exc.standins.items()
+                      if k not in exc.from_servers)
     return DjshipError(f"{exc.message}; the settings read {', '.join(exc.standins)} at import, "
                        f"which djship gave stand-in values ({tried})",
                        hint=f"set the real values in [sites.{site}.env] of djship.toml (or, "
@@ -253,10 +266,11 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def verify_applied(root: Path, config: Config, site: str, plan: SettingsPlan) -> None:
+def verify_applied(root: Path, config: Config, site: str, plan: SettingsPlan,
+                   server: ServerLookup | None = None) -> None:
     """Import the patched settings; on failure put the old files back and raise."""
     try:
-        check_imports(root, config, site, plan.module)
+        check_imports(root, config, site, plan.module, server=server)
     except SettingsImportError as exc:
         # The import worked before the patch, so a missing module is one the new code imports.
         missing = {deps.IMPORTS.get(m) for m in re.findall(r"No module named '(\w+)", exc.detail)}
