@@ -10,6 +10,7 @@ from djship.commands.base import State, dry_run_option, pass_state, site_option
 from djship.commands.check_cmd import print_findings
 from djship.context import Context
 from djship.errors import DjshipError
+from djship.ops import envvars
 from djship.ops.hooks import HookRun
 from djship.paths import SitePaths
 from djship.release import scripts
@@ -98,7 +99,8 @@ def preflight(state: State, ctx: Context, site: str, b: Build) -> None:
     skey = gate.settings_key(b, ctx.config, site)
     settings_passed = bool(b.checks_hash) and gate.passed_before(ctx.root, f"{site}::settings",
                                                                  skey)
-    findings = deploy_check(ctx.root, ctx.config, site, settings_passed=settings_passed)
+    findings = deploy_check(ctx.root, ctx.config, site, settings_passed=settings_passed,
+                            server=lambda: envvars.server_env(ctx, site))
     gate.remember(ctx.root, site, key, findings)
     gate.remember(ctx.root, f"{site}::settings", skey, findings)
     errors = [f for f in findings if f.level == "error"]

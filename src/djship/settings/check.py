@@ -84,11 +84,12 @@ def proposals(root: Path, config: Config, site: str
         return None, set()
 
 
-def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool = False
-                 ) -> list[Finding]:
-    """`run_check` for `djship deploy`: without a local Django, the file checks and a warning."""
+def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool = False,
+                 server: ServerLookup | None = None) -> list[Finding]:
+    """`run_check` for `djship deploy`: without a local Django, the file checks and a warning.
+    ``server``: the variables set on the servers, as stand-ins (as `djship check` asks)."""
     try:
-        findings = run_check(root, config, site, settings_passed=settings_passed)
+        findings = run_check(root, config, site, settings_passed=settings_passed, server=server)
     except DjangoNotImportable as exc:
         return [*project_findings(root.resolve(), config, site),
                 Finding("warning", "check.skipped", f"settings not checked: {exc.message}",
