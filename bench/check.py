@@ -33,12 +33,8 @@ from djship.init import run_init
 from djship.release.build import build
 from djship.settings import apply_plan, gate, plan_settings
 from djship.settings.check import run_check
-from djship.settings.probe import (
-    import_settings,
-    manage_check_deploy,
-    production_env,
-    project_python,
-)
+from djship.settings.localenv import check_python
+from djship.settings.probe import import_settings, manage_check_deploy, production_env
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "guestbook"
 
@@ -60,7 +56,7 @@ def one_after_another(root: Path, site: str) -> None:
     manage = root / config.project.manage
     with tempfile.TemporaryDirectory() as tmp:
         env = production_env(config, site, Path(tmp)).values
-        python = project_python(root)
+        python = check_python(root, config)
         for _ in range(2):
             import_settings(python, manage.parent, config.settings_module(site), env, "SECRET_KEY")
         manage_check_deploy(python, manage, env)

@@ -20,6 +20,7 @@ from djship.project import ProjectInfo, detect
 from djship.release import syslibs
 from djship.settings import groups
 from djship.settings.dbchoice import choose_database
+from djship.settings.djangopy import python_note
 from djship.settings.health import find_health_path
 from djship.settings.services import Services, detect_services
 from djship.steps import packages as apt
@@ -152,6 +153,9 @@ def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
     text = render_config(info, database=choice.database, services=services)
     # Never write a file that djship itself would reject.
     config = validate(tomllib.loads(text))
+    note = python_note(root, config.project, info.app_dir)
+    if note:
+        info.notes.append(note)
     health = find_health_path(root, config, info.name)
     if health.note:
         info.notes.append(health.note)

@@ -18,8 +18,11 @@ from djship.settings.split import is_split, plan_split
 
 @click.command("check")
 @site_option
+@click.option("--no-env", is_flag=True,
+              help="Do not build a check environment with the project's dependencies (uv, "
+                   "cached): print the command that does.")
 @pass_state
-def check(state: State, site: str | None) -> None:
+def check(state: State, site: str | None, no_env: bool) -> None:
     """Check the project for production: `manage.py check --deploy` and more.
 
     \b
@@ -28,6 +31,11 @@ def check(state: State, site: str | None) -> None:
     a SECRET_KEY that is empty or changes per import, ALLOWED_HOSTS without the site's
     domains, the proxy header nginx sends, STATIC_ROOT/MEDIA_ROOT from the environment,
     the dependency file, error mails. Exit status 1 when there are errors.
+
+    Without a virtualenv of the project's (.venv, venv or an active one) whose Python can
+    import Django and the settings' packages, djship installs the project's dependencies
+    with uv into a cached check environment (~/.cache/djship/envs), reused while the
+    dependency files are unchanged; `djship deploy` then uses it too.
     """
     ctx = state.context()
     name = ctx.site_name(site)
@@ -35,7 +43,8 @@ def check(state: State, site: str | None) -> None:
         # A variable the settings need and djship does not set counts when it is set on the
         # servers (`djship env set`): asked only then, as a stand-in of the same shape.
         findings = run_check(ctx.root, ctx.config, name,
-                             server=lambda: envvars.server_env(ctx, name))
+                             server=lambda: envvars.server_env(ctx, name),
+                             env_use="off" if no_env else "build", progress=state.ui.info)
     finally:
         ctx.close()
     print_findings(state, findings)

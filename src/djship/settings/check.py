@@ -19,13 +19,13 @@ from djship.settings.djangocheck import deploy_findings
 from djship.settings.envcheck import Probed, ServerLookup, probe_settings
 from djship.settings.finding import ENV_ONLY_ON_SERVERS, FIX_SETTINGS, Finding
 from djship.settings.fix import planned_settings
+from djship.settings.localenv import EnvUse, Progress, with_check_env
 from djship.settings.probe import (
     DjangoNotImportable,
     SettingsImportError,
     import_settings,
     manage_check_deploy,
     production_env,
-    project_python,
 )
 from djship.settings.source import SettingsSource
 
@@ -33,42 +33,51 @@ __all__ = ["ENV_ONLY_ON_SERVERS", "FIX_SETTINGS", "Finding", "deploy_findings", 
 
 
 def run_check(root: Path, config: Config, site: str, *, settings_passed: bool = False,
-              server: ServerLookup | None = None) -> list[Finding]:
+              server: ServerLookup | None = None, env_use: EnvUse = "build",
+              progress: Progress | None = None) -> list[Finding]:
     """Every problem that would break or weaken the site in production; empty when none.
 
     ``settings_passed``: the settings and what they read are unchanged since they passed,
     so only `check --deploy` (which reads the whole app) runs again. ``server``: reads the
     variables set on the servers (as stand-ins), asked only when the settings need one
-    that djship does not set."""
+    that djship does not set. ``env_use``: whether a project without an environment of its
+    own gets a check environment built (localenv), ``progress`` hearing how it goes."""
     root = root.resolve()
     findings = project_findings(root, config, site)
     manage = root / config.project.manage
     if not manage.is_file():
         return findings
-    python = project_python(root)
+    try:
+        return findings + with_check_env(
+            root, config, lambda python: _settings_check(python, root, config, site,
+                                                         settings_passed, server),
+            use=env_use, progress=progress)
+    except SettingsImportError as exc:
+        # Failing with the servers' stand-ins only: the servers' own check decides.
+        code = ENV_ONLY_ON_SERVERS if exc.from_servers and exc.from_servers >= set(
+            exc.standins) else "settings.import"
+        return [*findings, Finding("error", code, exc.message, _import_fix(exc, config, site))]
+
+
+def _settings_check(python: str, root: Path, config: Config, site: str, settings_passed: bool,
+                    server: ServerLookup | None) -> list[Finding]:
+    manage = root / config.project.manage
     module = config.settings_module(site)
     source, proposed = proposals(root, config, site)
     with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
         env = production_env(config, site, Path(tmp)).values
         plain_http = env.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
         if settings_passed:
-            return findings + deploy_findings(manage_check_deploy(python, manage, env),
-                                              plain_http, proposed)
-        try:
-            probed = probe_settings(python, manage.parent, config, site, module, env, source,
-                                    server)
-        except SettingsImportError as exc:
-            # Failing with the servers' stand-ins only: the servers' own check decides.
-            code = ENV_ONLY_ON_SERVERS if exc.from_servers and exc.from_servers >= set(
-                exc.standins) else "settings.import"
-            return [*findings, Finding("error", code, exc.message,
-                                       _import_fix(exc, config, site))]
+            return deploy_findings(manage_check_deploy(python, manage, env), plain_http,
+                                   proposed)
+        probed = probe_settings(python, manage.parent, config, site, module, env, source,
+                                server)
         # Two independent Python processes: run them side by side (a deploy waits on them).
         with ThreadPoolExecutor(max_workers=2) as pool:
             again = pool.submit(import_settings, python, manage.parent, module, probed.env,
                                 probed.secret_var)
             deploy = pool.submit(manage_check_deploy, python, manage, probed.env)
-            findings += env_findings(probed, config, site)
+            findings = env_findings(probed, config, site)
             findings += settings_findings(probed, again.result(), config, site, proposed)
             findings += deploy_findings(deploy.result(), plain_http, proposed)
     return findings
@@ -87,9 +96,13 @@ def proposals(root: Path, config: Config, site: str
 def deploy_check(root: Path, config: Config, site: str, *, settings_passed: bool = False,
                  server: ServerLookup | None = None) -> list[Finding]:
     """`run_check` for `djship deploy`: without a local Django, the file checks and a warning.
-    ``server``: the variables set on the servers, as stand-ins (as `djship check` asks)."""
+    ``server``: the variables set on the servers, as stand-ins (as `djship check` asks).
+
+    A deploy uses a check environment `djship check` built, but builds none itself: that
+    can take minutes, which a deploy should not spend by surprise (the warning says so)."""
     try:
-        findings = run_check(root, config, site, settings_passed=settings_passed, server=server)
+        findings = run_check(root, config, site, settings_passed=settings_passed,
+                             server=server, env_use="reuse")
     except DjangoNotImportable as exc:
         return [*project_findings(root.resolve(), config, site),
                 Finding("warning", "check.skipped", f"settings not checked: {exc.message}",

@@ -18,8 +18,9 @@ from djship.settings import deps, hook
 from djship.settings.analysis import Edit, plan_edits
 from djship.settings.envcheck import Probed, ServerLookup, probe_settings
 from djship.settings.envnames import names_change
+from djship.settings.localenv import with_check_env
 from djship.settings.patch import patched_text
-from djship.settings.probe import SettingsImportError, production_env, project_python
+from djship.settings.probe import SettingsImportError, production_env
 from djship.settings.snippets import DbLibrary, Style
 from djship.settings.source import SettingsSource, load_source, top_level_names
 
@@ -91,11 +92,15 @@ def check_imports(root: Path, config: Config, site: str, module: str | None = No
     they need that djship does not set; raise naming file and error."""
     app_dir = (root / config.project.manage).parent
     module = module or config.settings_module(site)
-    with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
-        env = production_env(config, site, Path(tmp))
-        env.values["DJANGO_SETTINGS_MODULE"] = module
-        return probe_settings(project_python(root), app_dir, config, site, module, env.values,
-                              source, server)
+    def attempt(python: str) -> Probed:
+        with tempfile.TemporaryDirectory(prefix="djship-check-") as tmp:
+            env = production_env(config, site, Path(tmp))
+            env.values["DJANGO_SETTINGS_MODULE"] = module
+            return probe_settings(python, app_dir, config, site, module, env.values, source,
+                                  server)
+
+    # On a fresh clone the settings' imports are not installed: the check environment has them.
+    return with_check_env(root, config, attempt)
 
 
 def planned_settings(root: Path, config: Config, site: str

@@ -18,7 +18,7 @@ from djship.config.schema import Config
 from djship.release.build import Build, config_fingerprint
 from djship.settings.check import ENV_ONLY_ON_SERVERS, Finding
 from djship.settings.fix import write_atomic
-from djship.settings.probe import project_python
+from djship.settings.localenv import check_python
 
 
 def passed_file() -> Path:
@@ -31,7 +31,7 @@ def check_key(b: Build, config: Config, site: str) -> str:
     """What the checks' answer depends on: shipped files (but static assets: a changed
     stylesheet changes no check's answer), site config, djship, the Python."""
     parts = [__version__, b.checked_hash or b.content_hash, config_fingerprint(config, site),
-             project_python(b.root)]
+             check_python(b.root, config)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -39,7 +39,7 @@ def settings_key(b: Build, config: Config, site: str) -> str:
     """What the settings part of the checks depends on: settings and migrations
     (Build.checks_hash), dependencies, site config, djship, the Python."""
     parts = [__version__, "settings", b.checks_hash, b.deps_hash,
-             config_fingerprint(config, site), project_python(b.root)]
+             config_fingerprint(config, site), check_python(b.root, config)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from djship.config.schema import Config
-from djship.settings.probe import production_env, project_python
+from djship.settings.localenv import check_python
+from djship.settings.probe import production_env
 
 _TIMEOUT = 90
 _MAX_TRIES = 25
@@ -240,7 +241,7 @@ def find_health_path(root: Path, config: Config, site: str) -> HealthFinding:
     with tempfile.TemporaryDirectory(prefix="djship-health-") as tmp:
         env = production_env(config, site, Path(tmp))
         try:
-            return _converse(project_python(root), app_dir, env.values,
+            return _converse(check_python(root, config), app_dir, env.values,
                              [host, str(Path(tmp) / "health.sqlite3")], site)
         except (OSError, ValueError) as exc:
             return _unknown(f"cannot run the project's Python: {exc}", site)

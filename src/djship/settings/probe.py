@@ -7,7 +7,6 @@ import os
 import secrets
 import string
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,17 +122,6 @@ class CheckEnv:
 
     values: dict[str, str]
     tmp: Path
-
-
-def project_python(root: Path) -> str:
-    """The project's interpreter: a .venv/venv in the project, the active venv, or ours."""
-    for folder in (root / ".venv", root / "venv"):
-        if (folder / "bin" / "python").is_file():
-            return str(folder / "bin" / "python")
-    venv = os.environ.get("VIRTUAL_ENV")
-    if venv and (Path(venv) / "bin" / "python").is_file():
-        return str(Path(venv) / "bin" / "python")
-    return sys.executable
 
 
 def dummy_secret_key() -> str:
