@@ -188,3 +188,32 @@ def test_a_django_that_needs_a_newer_python_is_named(tmp_path: Path) -> None:
         assert (major, minor) >= (3, 12)
     (root / "requirements.txt").write_text("Django==5.2.1\n")  # every current Debian has it
     assert not any(n.startswith("Django") for n in run_init(root, force=True).notes)
+
+
+def test_an_environment_built_meanwhile_is_not_built_again(needs_decouple: Path) -> None:
+    """The second of two checks that waited on the build lock finds the environment ready."""
+    plan = localenv.plan_env(needs_decouple, load(needs_decouple)[0])
+    (plan.folder / "bin").mkdir(parents=True)
+    (plan.folder / "bin" / "python").symlink_to(sys.executable)
+    (plan.folder / localenv.DONE).touch()
+    heard: list[str] = []
+    assert localenv.build_env(plan, needs_decouple, heard.append) == str(plan.interpreter)
+    assert heard == [] and (plan.folder / "bin" / "python").is_symlink()
+
+
+def test_poetry_installs_the_locked_pins(tmp_path: Path, cache: Path) -> None:
+    root = startproject(tmp_path / "site")
+    (root / "pyproject.toml").write_text(
+        '[tool.poetry]\nname = "site"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
+        'python = ">=3.10"\ndjango = "^5.2"\n')
+    (root / "poetry.lock").write_text(
+        '[[package]]\nname = "django"\nversion = "5.2.1"\noptional = false\n'
+        'python-versions = ">=3.10"\nfiles = []\n\n[metadata]\nlock-version = "2.0"\n'
+        'python-versions = ">=3.10"\ncontent-hash = "x"\n')
+    config = with_config(root)
+    assert config.project.dependencies == "poetry"
+    plan = localenv.plan_env(root, config)
+    assert "django==5.2.1" in plan.files[localenv.EXPORTED].lower()
+    assert plan.installs[0][-2:] == ("-r", str(plan.folder / localenv.EXPORTED))
+    assert plan.manual == ("POETRY_VIRTUALENVS_IN_PROJECT=true poetry install --no-root "
+                           "--only main")

@@ -11,6 +11,7 @@ untouched (its git status clean).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -212,6 +213,17 @@ def build_env(plan: EnvPlan, root: Path, progress: Progress) -> str:
     if uv is None:
         raise EnvBuildFailed("cannot build the check environment: uv is not installed",
                              hint=f"install uv (pip install uv), or {hint}")
+    locks = plan.folder.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    # Two checks at once (two sites, two terminals) build it once: the second waits.
+    with (locks / f"env-{plan.folder.name}").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not plan.ready():
+            _build(plan, root, uv, hint, progress)
+    return str(plan.interpreter)
+
+
+def _build(plan: EnvPlan, root: Path, uv: str, hint: str, progress: Progress) -> None:
     if plan.folder.exists():
         shutil.rmtree(plan.folder)
     began = time.monotonic()
@@ -228,7 +240,6 @@ def build_env(plan: EnvPlan, root: Path, progress: Progress) -> str:
         _run(uv, args, root, env, hint)
     (plan.folder / DONE).touch()
     progress(f"check environment: ready in {time.monotonic() - began:.0f}s")
-    return str(plan.interpreter)
 
 
 def _run(uv: str, args: tuple[str, ...], root: Path, env: dict[str, str], hint: str) -> None:
