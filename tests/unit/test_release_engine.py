@@ -81,7 +81,7 @@ MARKS = [  # (label, a substring only that action's script or path has), most sp
     ("scopes", "*.scope"), ("lock", "mkdir /srv/blog/.lock"), ("switch", "nginx -t"),
     ("stage", "put /etc/systemd/system/"),
     ("upload", "<- "), ("venv", "venv --quiet"),
-    ("check", check.SEPARATOR), ("backup", "envtool.py backup"),
+    ("latecheck", "check --deploy"), ("check", check.SEPARATOR), ("backup", "envtool.py backup"),
     ("migrate", "migrate --noinput"), ("static", "collectstatic"),
     ("complete", ".djship-release.json"), ("start", "systemctl start --no-block"),
     ("start", "timeout 30 systemctl start"), ("health", "--unix-socket"),
@@ -123,6 +123,56 @@ def test_first_deploy_sends_every_phase_in_order_and_only_to_app_hosts(tmp_path:
     # The worker host gets the process's unit file as the config has it, then restarts it.
     assert labels(t["work1"]) == [*web, "static", "complete", "current", "stage", "workers",
                                   "unlock"]
+
+
+FRESH_DB = f"{check.DEFERRED}\n{PLAN_PENDING}"  # the check process on an unmigrated database
+
+
+def test_first_deploy_on_an_unmigrated_database_migrates_before_it_checks(
+        tmp_path: Path) -> None:
+    t = hosts(live=False)
+    t["web1"].responses[check.SEPARATOR] = Result(0, FRESH_DB, "")
+    assert Deploy(context(t), "blog", project(tmp_path)).execute()
+    sent = labels(t["web1"])
+    assert sent[sent.index("check"):sent.index("complete")] == [
+        "check", "backup", "migrate", "latecheck"]
+    scripts_ = {label: x.text for label, x in zip(sent, t["web1"].sent, strict=True)}
+    # Nothing is live: the check process may defer the check (it reads the database).
+    assert re.search(rf"\s{check.FIRST}\b", scripts_["check"])  # the program's argument
+    # Django's migrate runs the system checks itself: they run after it, on the real tables.
+    assert "migrate --noinput --skip-checks" in scripts_["migrate"]
+    assert "manage.py check --deploy" in scripts_["latecheck"]
+
+
+def test_a_later_deploy_checks_before_it_migrates(tmp_path: Path) -> None:
+    t = hosts(live=True)
+    assert Deploy(context(t), "blog", project(tmp_path)).execute()
+    sent = labels(t["web1"])
+    assert sent[sent.index("check"):sent.index("complete")] == ["check", "backup", "migrate"]
+    scripts_ = {label: x.text for label, x in zip(sent, t["web1"].sent, strict=True)}
+    # A live database is never migrated before the check (a failing check refuses first).
+    assert not re.search(rf"\s{check.FIRST}\b", scripts_["check"])
+    assert "--skip-checks" not in scripts_["migrate"]
+
+
+def test_a_first_deploy_whose_late_check_fails_is_refused_before_it_serves(
+        tmp_path: Path) -> None:
+    t = hosts(live=False, fail="check --deploy")
+    t["web1"].responses[check.SEPARATOR] = Result(0, FRESH_DB, "")
+    with pytest.raises(RemoteFailure) as caught:
+        Deploy(context(t), "blog", project(tmp_path)).execute()
+    assert caught.value.step == "check"
+    assert "SILENCED_SYSTEM_CHECKS" in (caught.value.hint or "")
+    assert "djship deploy" in (caught.value.hint or "")
+    sent = labels(t["web1"])
+    assert "latecheck" in sent and "start" not in sent and "switch" not in sent
+    assert sent[-2:] == ["discard", "unlock"]
+
+
+def test_parse_reads_a_deferred_check() -> None:
+    assert check.parse(FRESH_DB, "").deferred
+    assert check.parse(FRESH_DB, "").pending == ("blog.0002_entry", "    Add field x")
+    assert not check.parse(PLAN_PENDING, "").deferred
 
 
 def test_redeploy_links_the_venv_retires_the_old_slot_and_prunes(tmp_path: Path) -> None:

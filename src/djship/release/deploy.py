@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from djship.context import Context
 from djship.errors import DjshipError, RemoteFailure, UsageError
@@ -21,6 +22,7 @@ from djship.release.phases import (
     plan_complete,
     plan_finish,
     plan_health,
+    plan_late_check,
     plan_migrate,
     plan_start,
     plan_static,
@@ -33,6 +35,14 @@ from djship.release.pipeline import Pipeline, Target
 from djship.release.record import fingerprint
 from djship.runner import Interrupted
 from djship.shell import Script
+
+DEFERRED = ("check --deploy after migrate: the database has no migration applied yet and "
+            "nothing is live")
+LATE_CHECK_FAILED = (
+    "fix what the check reports (`djship check` runs it locally; a check that needs the "
+    "database ran here against the migrated tables), or add its id to SILENCED_SYSTEM_CHECKS "
+    "if deliberate; then `djship deploy` again: nothing was live, the database keeps its "
+    "migrations")
 
 
 class Background:
@@ -218,8 +228,12 @@ class Deploy(Release):
         migrate if needed."""
         report = check.UNKNOWN
         rel = self.paths.release(self.release)
+        # Nothing of the site is live anywhere: a database with no migration applied yet is
+        # migrated before the check (check.PROGRAM decides, it can read the database).
+        first = not any(x.state.current for x in self.targets)
         probe = scripts.scoped(self.paths, self.release, "check",
-                               check.script(self.config, self.site, rel, collect=collect))
+                               check.script(self.config, self.site, rel, collect=collect,
+                                            first=first))
         if self.dry_run:
             self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
                                                           "(read; they decide the migrate step)")))
@@ -238,10 +252,11 @@ class Deploy(Release):
             for line in report.warnings:
                 self.ctx.ui.debug(f"{t.name}: {line}")
             codes = ", ".join(dict.fromkeys(check.code(w) for w in report.warnings))
+            said = (DEFERRED if report.deferred else
+                    f"check --deploy: {len(report.warnings)} warning(s)"
+                    + (f" ({codes}; -v shows them)" if codes else ""))
             self.ctx.ui.step(t.name, "check", "ok",
-                             f"check --deploy: {len(report.warnings)} warning(s)"
-                             + (f" ({codes}; -v shows them)" if codes else "")
-                             + f"; {len(report.pending)} migration operation(s) pending",
+                             f"{said}; {len(report.pending)} migration operation(s) pending",
                              time.monotonic() - began)
             for op in report.pending[:12]:
                 self.ctx.ui.info(f"  {t.name}: {op.strip()}")
@@ -253,6 +268,11 @@ class Deploy(Release):
         if report.pending:
             self.checks.wait()  # a migration cannot be undone: the local checks decide first
         self.plan_phase("migrate", lambda h: plan_migrate(self.shipment, h.state, report), [t])
+        if report.deferred:
+            try:
+                self.plan_phase("check", lambda _h: plan_late_check(self.shipment, report), [t])
+            except RemoteFailure as exc:
+                raise replace(exc, hint_text=LATE_CHECK_FAILED) from None
 
 
 class Activate(Release):

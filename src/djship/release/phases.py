@@ -161,18 +161,35 @@ def plan_venv(s: Shipment, state: HostState) -> Plan:
 
 
 def plan_migrate(s: Shipment, state: HostState, report: CheckReport) -> Plan:
-    """Back up and migrate when ``migrate --plan`` lists operations; else nothing."""
+    """Back up and migrate when ``migrate --plan`` lists operations; else nothing.
+
+    When the check was deferred (a first deploy: nothing live, no migration applied), the
+    migration skips the system checks Django's migrate runs itself: one that queries the
+    database would fail on the tables it is about to create (plan_late_check runs them)."""
     if not report.pending:
         return Plan.nothing("no pending migrations")
     p = s.paths
     rel = p.release(s.release)
     keep = s.site_config.keep_releases
+    skip = ("--skip-checks",) if report.deferred else ()
     return Plan.of(
         Run(scripts.scoped(p, s.release, "backup", scripts.backup_db(p, s.release, keep)),
             "back up the database"),
         Run(scripts.scoped(p, s.release, "migrate", Script.of([
-            scripts.manage(s.config, s.site, rel, "migrate", "--noinput")])),
+            scripts.manage(s.config, s.site, rel, "migrate", "--noinput", *skip)])),
             f"{len(report.pending)} migration operation(s)"))
+
+
+def plan_late_check(s: Shipment, report: CheckReport) -> Plan:
+    """`check --deploy` after the first migrate, when the check was deferred: against the
+    real tables, before anything serves the release (a failure refuses it)."""
+    if not report.deferred:
+        return Plan.nothing("checked before migrate")
+    p = s.paths
+    return Plan.of(Run(scripts.scoped(p, s.release, "check", Script.of([
+        scripts.manage(s.config, s.site, p.release(s.release), "check", "--deploy")])),
+        "check --deploy after the first migrate (checks that query the database see its "
+        "tables)"))
 
 
 def static_reusable(s: Shipment, state: HostState) -> bool:
