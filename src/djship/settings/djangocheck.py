@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
-from djship.settings.finding import FIX_SETTINGS, Finding, Level
+from djship.settings.finding import FIX_SETTINGS, NEEDS_DATABASE, Finding, Level
+from djship.settings.probe import NEEDS_DATABASE as MARK
 
 _MESSAGE = re.compile(r"^(?P<obj>[^\n]*?): \((?P<id>[\w.]+)\) (?P<msg>.*)$")
 
@@ -43,9 +45,9 @@ def deploy_findings(proc: subprocess.CompletedProcess[str], plain_http: bool = F
     """Findings from the output of ``manage.py check --deploy``.
 
     ``proposed``: the settings `djship init --settings` would change (None: unknown)."""
-    out: list[Finding] = []
+    out = [needs_database(line) for line in proc.stderr.splitlines() if line.startswith(MARK)]
     level: Level = "warning"
-    lines = (proc.stderr + proc.stdout).splitlines()
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if not ln.startswith(MARK)]
     for i, line in enumerate(lines):
         if line.strip() in ("ERRORS:", "WARNINGS:"):
             level = "error" if line.strip() == "ERRORS:" else "warning"
@@ -64,3 +66,18 @@ def deploy_findings(proc: subprocess.CompletedProcess[str], plain_http: bool = F
                            "manage.py check --deploy` with the production environment shows "
                            "all of its output)"))
     return out
+
+
+NEEDS_DATABASE_FIX = ("nothing to change for it here: the local check's stand-in database has no "
+                      "tables; the server runs this check against the real database, after "
+                      "migrate on a first deploy (`djship deploy`)")
+
+
+def needs_database(line: str) -> Finding:
+    """A check that failed only on the empty stand-in database (a NEEDS_DATABASE line)."""
+    d = json.loads(line.removeprefix(MARK))
+    said = "; ".join(f"({i}) {m}" for i, m in zip(d["ids"], d["messages"], strict=False)) \
+        or d["error"]
+    return Finding("warning", NEEDS_DATABASE, f"{', '.join(d['ids']) or d['check']} needs the "
+                   f"real database: checked on the server after migrate (here: {said})",
+                   NEEDS_DATABASE_FIX)

@@ -10,6 +10,7 @@ from typing import Literal
 Level = Literal["error", "warning"]
 FIX_SETTINGS = "run `djship init --settings` to propose the change"
 ENV_ONLY_ON_SERVERS = "settings.env-missing"
+NEEDS_DATABASE = "check.needs_database"  # a check that failed only on the stand-in database
 # Every code djship itself reports; Django's checks add theirs ("security.W004"), kind DJANGO.
 KINDS = (
     "project.manage", "project.settings", "project.app",
@@ -17,7 +18,7 @@ KINDS = (
     "settings.import", ENV_ONLY_ON_SERVERS, "settings.env_names",
     "settings.secret_key", "settings.debug", "settings.allowed_hosts",
     "settings.proxy_header", "settings.static_root", "settings.media_root", "settings.database",
-    "settings.admins", "settings.logging", "check.skipped", "django.check",
+    "settings.admins", "settings.logging", "check.skipped", NEEDS_DATABASE, "django.check",
 )
 DJANGO = "django"  # a message of Django's check framework, by its own id
 _DJANGO_ID = re.compile(r"^[a-z_]+(\.[a-z_]+)*\.[CEWI]\d+$")

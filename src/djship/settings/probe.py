@@ -210,11 +210,83 @@ def import_with_standins(python: str, app_dir: Path, module: str, env: dict[str,
             env[var] = used[var] = value
 
 
+# Marks a line of stderr: a check that failed only on the stand-in database (JSON follows).
+NEEDS_DATABASE = "djship-needs-database: "
+
+# Runs the project's own manage.py (`check --deploy`), each system check guarded: a check
+# whose database query failed while the stand-in database has no tables (it queries tables
+# only the real database has, migrated) is not the project's error here. It is reported on
+# stderr under NEEDS_DATABASE and its own result dropped; the server checks it after migrate.
+# Decided on the exception's type and a probe of the database, not on error text.
+_CHECK_SCRIPT = r'''
+import functools, json, runpy, sys
+sys.argv = sys.argv[1:]  # manage.py check --deploy, as if run directly
+deferred, failed = [], []
+try:
+    from django.core.checks.registry import CheckRegistry
+    from django.db import DatabaseError
+except ImportError:
+    CheckRegistry = None
+if CheckRegistry is not None:
+    def record(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except DatabaseError:
+            failed.append(context["connection"]); raise
+    hooked = []
+    def hook():
+        if not hooked:
+            from django.db import connections
+            for conn in connections.all():
+                conn.execute_wrappers.append(record)
+            hooked.append(True)
+    def stand_in_only():  # every failed query was on a database without tables
+        def empty(conn):
+            try:
+                return not conn.introspection.table_names()
+            except DatabaseError:
+                return False
+        return bool(failed) and all(empty(c) for c in failed)
+    def guard(check):
+        @functools.wraps(check)
+        def run(*args, **kwargs):
+            hook()
+            del failed[:]
+            try:
+                result = list(check(*args, **kwargs))
+                error = None
+            except DatabaseError as exc:
+                result, error = [], exc
+            if not stand_in_only():
+                if error is not None:
+                    raise error
+                return result
+            name = getattr(check, "__module__", "?") + "." + getattr(check, "__qualname__", "?")
+            deferred.append({"check": name, "ids": [m.id for m in result if m.id],
+                             "messages": [str(m.msg) for m in result],
+                             "error": f"{type(error).__name__}: {error}" if error else ""})
+            return []
+        run.tags = getattr(check, "tags", ())
+        return run
+    _get = CheckRegistry.get_checks
+    def get_checks(self, include_deployment_checks=False):
+        return [guard(c) for c in _get(self, include_deployment_checks)]
+    CheckRegistry.get_checks = get_checks
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    for d in deferred:
+        print(MARK + json.dumps(d), file=sys.stderr, flush=True)
+'''.replace("MARK", repr(NEEDS_DATABASE))
+
+
 def manage_check_deploy(python: str, manage: Path, env: dict[str, str]
                         ) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py check --deploy`` with ``env``."""
+    """Run ``manage.py check --deploy`` with ``env``; a check that fails only on the empty
+    stand-in database is reported on stderr under NEEDS_DATABASE instead."""
     try:
-        return subprocess.run([python, manage.name, "check", "--deploy"], cwd=manage.parent,
-                              env=env, capture_output=True, text=True, timeout=_TIMEOUT)
+        return subprocess.run([python, "-c", _CHECK_SCRIPT, manage.name, "check", "--deploy"],
+                              cwd=manage.parent, env=env, capture_output=True, text=True,
+                              timeout=_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DjshipError(f"cannot run manage.py check --deploy: {exc}") from exc
