@@ -55,14 +55,19 @@ def test_deploy_refuses_a_project_that_fails_the_checks(
     assert code == 1, err
     assert "the production checks found" in err and "nothing was deployed" in err
     assert "SECRET_KEY" in err and "fix:" in err  # each error in full, with its fix
-    assert "--skip-checks" in err
+    # The way forward says what it skips: the server's check of the release still runs.
+    assert "--skip-checks (it skips this local check only: the server's `check --deploy` " \
+           "still runs" in " ".join(err.split())
 
 
 def test_skip_checks_goes_on_to_connect(
         fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = djship(capsys, fresh, "deploy", "--skip-checks")
     assert code == 1
-    assert "production checks skipped" in err
+    # It says exactly what it skips (the engine test proves the server's check still runs).
+    said = " ".join(err.split())
+    assert "--skip-checks: the local check (`djship check`) is skipped; the server still " \
+           "runs `manage.py check --deploy` in the new release" in said
     assert "the production checks found" not in err
     assert "cannot connect to root@127.0.0.1:1" in err
 

@@ -21,6 +21,11 @@ from djship.release.pipeline import Pipeline
 from djship.settings import gate
 from djship.settings.check import deploy_check
 
+# What --skip-checks skips, exactly (Deploy runs the server's check whatever the flag).
+SKIPPED = ("--skip-checks: the local check (`djship check`) is skipped; the server still runs "
+           "`manage.py check --deploy` in the new release (after migrate on a first deploy "
+           "whose database has no migration applied) and refuses the release on its errors")
+
 
 @click.command()
 @site_option
@@ -29,7 +34,8 @@ from djship.settings.check import deploy_check
 @click.option("--force", is_flag=True,
               help="Deploy even when nothing changed; reinstall dependencies.")
 @click.option("--skip-checks", is_flag=True,
-              help="Deploy without running `djship check` first (not recommended).")
+              help="Skip the local `djship check` (not recommended); the server's `manage.py "
+                   "check --deploy` of the new release still runs and refuses it on errors.")
 @pass_state
 def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bool,
            skip_checks: bool) -> None:
@@ -39,7 +45,8 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
     dependencies into the release's own venv, backs up and migrates the database, collects
     static files, starts the new release beside the old one, health-checks it, then switches
     nginx to it and stops the old one. First it runs `djship check` locally and refuses to
-    deploy when it finds errors (--skip-checks to deploy anyway).
+    deploy when it finds errors (--skip-checks skips that local check; the server's own
+    `check --deploy` still runs, after migrate on a first deploy).
     """
     ctx = state.context(dry_run)
     name = ctx.site_name(site)
@@ -48,7 +55,7 @@ def deploy(state: State, site: str | None, dry_run: bool, clean: bool, force: bo
     for warning in b.warnings:
         ctx.ui.warn(warning)
     if skip_checks:
-        ctx.ui.warn("production checks skipped (--skip-checks)")
+        ctx.ui.warn(SKIPPED)
     hooks = ctx.config.hooks
     if dry_run:
         if not skip_checks:
@@ -122,7 +129,9 @@ def preflight(state: State, ctx: Context, site: str, b: Build) -> None:
         return
     raise DjshipError(f"the production checks found {len(errors)} error(s): nothing was deployed",
                       hint="fix them (`djship check` shows them again), or deploy anyway with "
-                           "--skip-checks")
+                           "--skip-checks (it skips this local check only: the server's "
+                           "`check --deploy` still runs in the new release and refuses it on "
+                           "its errors)")
 
 
 @click.command()

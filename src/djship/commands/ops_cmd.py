@@ -175,7 +175,8 @@ def app_command(ctx: Context, site: str, argv: tuple[str, ...]) -> Script:
     path = f"PATH={p.current}/.venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
     return Script.of([
         cmd(raw(f"[ -d {p.current}/ ] || {{ echo"),
-            f"djship: site {site} has no release on this host yet; run `djship deploy`",
+            f"djship: site {site} has no release on this host yet; run `djship deploy` (a "
+            "first deploy migrates the database itself, before the checks that need it)",
             raw(">&2; exit 1; }")),
         cmd(raw("exec"), *app_exec(ctx.config, site, p.current, list(argv), (path,))),
     ])
