@@ -169,6 +169,13 @@ def test_a_first_deploy_whose_late_check_fails_is_refused_before_it_serves(
     assert sent[-2:] == ["discard", "unlock"]
 
 
+def test_dry_run_of_a_first_deploy_says_the_check_may_follow_the_migration(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Deploy(context({}, dry_run=True), "blog", project(tmp_path)).execute()
+    shown = capsys.readouterr().out
+    assert "a database with no migration applied yet is migrated first, then checked" in shown
+
+
 def test_parse_reads_a_deferred_check() -> None:
     assert check.parse(FRESH_DB, "").deferred
     assert check.parse(FRESH_DB, "").pending == ("blog.0002_entry", "    Add field x")

@@ -38,6 +38,8 @@ from djship.shell import Script
 
 DEFERRED = ("check --deploy after migrate: the database has no migration applied yet and "
             "nothing is live")
+FIRST_DRY = ("; a database with no migration applied yet is migrated first, then checked "
+             "by `manage.py check --deploy`")
 LATE_CHECK_FAILED = (
     "fix what the check reports (`djship check` runs it locally; a check that needs the "
     "database ran here against the migrated tables), or add its id to SILENCED_SYSTEM_CHECKS "
@@ -236,7 +238,8 @@ class Deploy(Release):
                                             first=first))
         if self.dry_run:
             self.show(t.name, "check", Plan.of(Run(probe, "check --deploy and migrate --plan "
-                                                          "(read; they decide the migrate step)")))
+                                                          "(read; they decide the migrate step"
+                                                          + FIRST_DRY * first + ")")))
         else:
             began = time.monotonic()
             try:
