@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 MASK = "***"
 FAILED_MARK = "djship-failed-command: "
 # Names the failing command in stderr, so errors can say which line of a script broke.
-FAILED_TRAP = f"trap 'echo \"{FAILED_MARK}$BASH_COMMAND\" >&2' ERR"
+# On one line (a `python -c` program spans many): what follows the marker line in the
+# output is the command's own, not the rest of its text.
+FAILED_TRAP = f"trap 'echo \"{FAILED_MARK}${{BASH_COMMAND//[[:cntrl:]]/ }}\" >&2' ERR"
 
 
 class Secret:

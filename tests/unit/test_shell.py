@@ -44,3 +44,16 @@ def test_secret_refused_as_token() -> None:
 def test_mask_replaces_every_occurrence() -> None:
     assert mask("a hunter2 b hunter2", [Secret("hunter2")]) == f"a {MASK} b {MASK}"
     assert mask("nothing", [""]) == "nothing"
+
+
+def test_a_multi_line_failing_command_is_named_on_one_marked_line() -> None:
+    # A program given to `python -c` spans lines: named on one line, its text cannot pass
+    # for the command's own output (the error a user must see, e.g. a failing check).
+    script = Script.of([cmd("python3", "-c", "import sys\nprint('real error', file=sys.stderr)"
+                            "\nsys.exit(3)")])
+    proc = subprocess.run(["bash", "-c", script.render()], capture_output=True, text=True)
+    assert proc.returncode == 3
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "real error"
+    assert len(lines) == 2 and lines[1].startswith("djship-failed-command: python3 -c")
+    assert "sys.exit(3)" in lines[1]
