@@ -62,15 +62,16 @@ urlpatterns = [path("", views.index)]
 '''
 
 
-def startproject(base: Path) -> Project:
+def startproject(base: Path, name: str = NAME, checks: str = CHECKS) -> Project:
     """`django-admin startproject` plus the app with the check, in its own git repository."""
-    root = base / NAME
+    root = base / name
     root.mkdir()
     subprocess.run([str(DJANGO_ADMIN), "startproject", "mysite", str(root)], check=True,
                    capture_output=True)
     p = Project(root)
-    for rel, text in {"api/__init__.py": "", "api/apps.py": APPS, "api/checks.py": CHECKS,
-                      "api/views.py": VIEWS, "api/urls.py": URLS}.items():
+    for rel, text in {"api/__init__.py": "", "api/apps.py": APPS, "api/checks.py": checks,
+                      "api/views.py": VIEWS.replace("schemashop", name),
+                      "api/urls.py": URLS}.items():
         p.write(rel, text)
     settings = p.read("mysite/settings.py")
     p.write("mysite/settings.py", settings.replace(
@@ -88,6 +89,35 @@ def startproject(base: Path) -> Project:
     return p
 
 
+# A check that still fails on the migrated database: the late check must refuse the release.
+FAILING = '''from django.core import checks
+
+
+@checks.register("api_schema", deploy=True)
+def schema_needs_an_app_it_lacks(app_configs, **kwargs):
+    from django.contrib.contenttypes.models import ContentType
+    if not ContentType.objects.filter(app_label="billing").exists():
+        return [checks.Error("the API schema needs billing's content types", id="api.E002")]
+    return []
+'''
+BAD = "schemabad"
+
+
+def shipped(p: Project, sandbox: SandboxInfo, name: str, domain: str) -> None:
+    """`djship init`, the domain and host as init asks, `init --settings --yes`, committed."""
+    init = run_djship([DJSHIP, "-C", str(p.root), "init"])
+    assert init.returncode == 0, str(init)
+    p.write("djship.toml", p.read("djship.toml").replace('"example.com"', f'"{domain}"'))
+    # The sandbox as the only host; plain HTTP (no certificate for .test).
+    p.write("djship.test.toml", sandbox.host_entry(["web", "worker", "db"]) + f"""
+[sites.{name}.env]
+DJANGO_SECURE_SSL = "0"
+""")
+    fix = run_djship([DJSHIP, "-C", str(p.root), "init", "--settings", "--yes"])
+    assert fix.returncode == 0, str(fix)
+    p.commit("djship init --settings")
+
+
 @dataclass
 class Deployed:
     """The project and what its commands printed."""
@@ -102,17 +132,7 @@ def deployed(warm_sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory
              ) -> Deployed:
     """init, the domain and host as init asks, init --settings --yes, provision, deploy."""
     p = startproject(tmp_path_factory.mktemp("dbcheck"))
-    init = run_djship([DJSHIP, "-C", str(p.root), "init"])
-    assert init.returncode == 0, str(init)
-    p.write("djship.toml", p.read("djship.toml").replace('"example.com"', f'"{DOMAIN}"'))
-    # The sandbox as the only host; plain HTTP (no certificate for .test).
-    p.write("djship.test.toml", warm_sandbox.host_entry(["web", "worker", "db"]) + f"""
-[sites.{NAME}.env]
-DJANGO_SECURE_SSL = "0"
-""")
-    fix = run_djship([DJSHIP, "-C", str(p.root), "init", "--settings", "--yes"])
-    assert fix.returncode == 0, str(fix)
-    p.commit("djship init --settings")
+    shipped(p, warm_sandbox, NAME, DOMAIN)
     check = p.djship("check")
     provision = p.provision()
     assert provision.returncode == 0, str(provision)
@@ -141,3 +161,32 @@ def test_first_deploy_migrates_before_the_check_and_serves(deployed: Deployed,
     assert page.status == 200, (page.status, page.body[:500])
     m = re.fullmatch(r"schemashop: (\d+) content types", page.body.strip())
     assert m and int(m[1]) > 0, page.body[:500]  # the rows migrate created
+
+
+def test_a_late_check_that_fails_refuses_and_its_hint_leads_to_a_served_site(
+        deployed: Deployed, warm_sandbox: SandboxInfo,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    domain = f"{BAD}.test"
+    p = startproject(tmp_path_factory.mktemp("dbbad"), BAD, FAILING)
+    shipped(p, warm_sandbox, BAD, domain)
+    provision = p.provision()
+    assert provision.returncode == 0, str(provision)
+    refused = p.djship("deploy")
+    assert refused.returncode == 1, str(refused)
+    said = " ".join(refused.stderr.split())
+    assert "check failed on" in said and "step=check" in said, said
+    assert "api.E002" in said, said  # the check's own error, not the program's text
+    assert "SILENCED_SYSTEM_CHECKS" in said and "`djship deploy` again" in said, said
+    assert "traffic →" not in said  # never switched
+    assert request(warm_sandbox.address, "/", host=domain).status != 200
+    # The way forward the hint gives: silence it (deliberate here), deploy again. The
+    # database was migrated: the check now runs before migrate, and passes.
+    settings = p.read("mysite/settings.py")
+    p.write("mysite/settings.py", settings + '\nSILENCED_SYSTEM_CHECKS = ["api.E002"]\n')
+    p.commit("silence api.E002")
+    again = p.djship("deploy")
+    assert again.returncode == 0, str(again)
+    assert "check --deploy after migrate" not in again.stderr
+    page = request(warm_sandbox.address, "/", host=domain)
+    assert page.status == 200, (page.status, page.body[:500])
+    assert page.body.startswith(f"{BAD}: ")
