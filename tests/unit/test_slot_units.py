@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from djship.config import validate
+from djship.errors import ConfigError
 from djship.facts.files import FileState
 from djship.ops import db, site
 from djship.paths import SitePaths
@@ -392,3 +393,60 @@ def test_a_deploy_brings_worker_units_in_line_with_the_config(
     calls.write_text("")
     subprocess.run(["bash", "-c", script], env={"PATH": f"{fake}:/usr/bin:/bin"}, check=True)
     assert "daemon-reload" not in calls.read_text()
+
+
+# --- the sandbox of the units that run the app's code (issue 17) ---------------------------
+
+SANDBOX = {"CapabilityBoundingSet": [""], "PrivateUsers": ["yes"], "ProtectProc": ["invisible"],
+           "MemoryDenyWriteExecute": ["yes"], "RestrictNamespaces": ["yes"],
+           "SystemCallFilter": ["@system-service", "~@privileged"],
+           "RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"], "UMask": ["0027"]}
+
+
+def unit_texts(config: object) -> list[str]:
+    from djship.steps import workers
+    assert isinstance(config, type(CONFIG))
+    return [web.unit_file(config, "blog", None, local_db=True).content.decode(),
+            *(f.content.decode() for f in workers.worker_files(config, "blog", None, True))]
+
+
+def test_app_and_worker_units_run_sandboxed() -> None:
+    for text in unit_texts(CONFIG):
+        d = directives(text)
+        for key, values in SANDBOX.items():
+            assert d.get(key) == values, (key, d.get(key))
+        assert d["ReadWritePaths"] == [f"{P.media} {P.data}"]
+
+
+def test_systemd_overrides_come_last_in_both_units_and_are_escaped() -> None:
+    raw = {"project": {"name": "blog", "settings": "blog.settings",
+                       "wsgi": "blog.wsgi:application"},
+           "sites": {"blog": {"processes": {"worker": {"command": "python w.py"}},
+                              "systemd": {"MemoryDenyWriteExecute": "no",
+                                          "Environment": "RATE=5%"}}},
+           "hosts": [{"name": "web1", "address": "192.0.2.10", "roles": ["web", "worker", "db"]}]}
+    for text in unit_texts(validate(raw)):
+        d = directives(text)
+        assert d["MemoryDenyWriteExecute"] == ["yes", "no"]  # systemd takes the last one
+        assert d["Environment"][-1] == "RATE=5%%"
+        service = text.split("[Install]")[0]
+        assert service.rstrip().endswith(
+            "# [sites.blog.systemd] in djship.toml\nEnvironment=RATE=5%%\n"
+            "MemoryDenyWriteExecute=no")
+
+
+@pytest.mark.parametrize(("systemd", "says"), [
+    ({"ExecStart": "/bin/sh"}, "djship's to set"),
+    ({"User": "root"}, "djship's to set"),
+    ({"memory-deny": "no"}, "not a systemd directive name"),
+    ({"Nice": "5\nExecStartPre=/bin/sh -c id"}, "one line"),
+])
+def test_systemd_overrides_cannot_take_over_the_unit(systemd: dict[str, str], says: str) -> None:
+    raw = {"project": {"name": "blog", "settings": "blog.settings",
+                       "wsgi": "blog.wsgi:application"},
+           "sites": {"blog": {"systemd": systemd}},
+           "hosts": [{"name": "web1", "address": "192.0.2.10", "roles": ["web", "db"]}]}
+    with pytest.raises(ConfigError) as refused:
+        validate(raw)
+    assert [i.path for i in refused.value.issues] == ["sites.blog.systemd"]
+    assert says in refused.value.issues[0].message

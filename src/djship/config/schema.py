@@ -208,6 +208,13 @@ class Redis(Strict):
         return v
 
 
+_DIRECTIVE = re.compile(r"^[A-Z][A-Za-z0-9]{1,63}$")
+_DJSHIP_DIRECTIVES = frozenset({
+    "ExecStart", "ExecStartPre", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost",
+    "User", "Group", "DynamicUser", "Type", "NotifyAccess", "WorkingDirectory",
+    "EnvironmentFile", "RuntimeDirectory", "KillMode"})
+
+
 class Site(Strict):
     """One deployed instance of the project: domains, processes, environment, hosts."""
 
@@ -234,6 +241,27 @@ class Site(Strict):
     backups: Backups = Field(default_factory=Backups)
     tls: Tls = Field(default_factory=Tls)
     redis: Redis = Field(default_factory=Redis)
+    # Directives added last to the [Service] section of the app and worker units, after
+    # djship's sandbox (e.g. MemoryDenyWriteExecute = "no" for an app with a JIT).
+    systemd: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("systemd")
+    @classmethod
+    def _systemd(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _DIRECTIVE.match(key):
+                raise ValueError(f"{key!r} is not a systemd directive name (e.g. "
+                                 "MemoryDenyWriteExecute)")
+            if key in _DJSHIP_DIRECTIVES:
+                raise ValueError(f"{key} is djship's to set: it runs and supervises the app "
+                                 "with it")
+            if any(ord(c) < 32 for c in value):
+                raise ValueError(f"{key}: a value on one line, without control characters")
+        return v
+
+    def unit_overrides(self) -> list[tuple[str, str]]:
+        """``systemd`` as unit file lines (% doubled: systemd would expand it)."""
+        return [(k, v.replace("%", "%%")) for k, v in sorted(self.systemd.items())]
 
     @field_validator("env")
     @classmethod

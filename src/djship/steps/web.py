@@ -43,7 +43,7 @@ def unit_file(config: Config, site: str, root: Path | None, local_db: bool) -> F
                   worker_timeout=max(30, int(s.health_timeout)),
                   server_name="gunicorn", local_db=local_db, gunicorn_conf=GUNICORN_CONF,
                   django_env=django_env(config, site, p.slot("%i")),
-                  app_subdir=app_subdir(config))
+                  app_subdir=app_subdir(config), overrides=s.unit_overrides())
     return File(p.unit_file, text.encode())
 
 

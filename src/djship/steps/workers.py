@@ -44,7 +44,8 @@ def worker_files(config: Config, site: str, root: Path | None, local_db: bool) -
         text = render("worker.service.j2", root, site=site, name=name, user=p.user, paths=p,
                       app_subdir=app_subdir(config), django_env=django_env(config, site, p.current),
                       exec_start=exec_start(p, proc.command), local_db=local_db,
-                      instances=proc.instances)
+                      instances=proc.instances,
+                      overrides=config.sites[site].unit_overrides())
         out.append(File(f"{paths.SYSTEMD}/{unit_name(site, name)}.service", text.encode()))
     return out
 
