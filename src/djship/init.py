@@ -12,16 +12,19 @@ from pathlib import Path
 import jinja2
 import tomlkit
 
-from djship.config import CONFIG_NAME, validate
+from djship.config import CONFIG_NAME, Config, validate
 from djship.config.python import parse as parse_python
 from djship.config.schema import PLACEHOLDER_ADDRESS
-from djship.errors import UsageError
+from djship.errors import DjshipError, UsageError
 from djship.project import ProjectInfo, detect
 from djship.release import syslibs
-from djship.settings import groups
+from djship.settings import groups, releasecmds
 from djship.settings.dbchoice import choose_database
 from djship.settings.djangopy import python_note
+from djship.settings.envnames import standin
 from djship.settings.health import find_health_path
+from djship.settings.localenv import check_python
+from djship.settings.probe import import_with_standins, production_env
 from djship.settings.services import Services, detect_services
 from djship.steps import packages as apt
 
@@ -62,7 +65,8 @@ def _environment() -> jinja2.Environment:
 
 def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequence[str] = (),
                   host: str | None = None, database: str = "postgres",
-                  health_path: str = "/", services: Services | None = None) -> str:
+                  health_path: str = "/", services: Services | None = None,
+                  release: Sequence[releasecmds.Proposal] = ()) -> str:
     """The commented djship.toml text for a detected project."""
     settings = info.settings or f"{info.name.replace('-', '_')}.settings"
     package = settings.split(".")[0]
@@ -80,6 +84,7 @@ def render_config(info: ProjectInfo, *, site: str | None = None, domains: Sequen
         site=site or info.name, domains=list(domains) or [PLACEHOLDER_DOMAIN],
         host_name=DEFAULT_HOST, address=host or PLACEHOLDER_ADDRESS, database=database,
         health_path=health_path, services=services or Services(),
+        release=[p.command for p in release if p.proposed], release_reasons=release,
     )
 
 
@@ -159,13 +164,56 @@ def _init(root: Path, force: bool) -> tuple[Path, ProjectInfo]:
     health = find_health_path(root, config, info.name)
     if health.note:
         info.notes.append(health.note)
-    if health.path:
-        text = render_config(info, database=choice.database, health_path=health.path,
-                             services=services)
+    release = release_proposals(root, config, info)
+    info.notes += [p.note(info.name) for p in release if not p.kept]
+    if health.path or release:
+        text = render_config(info, database=choice.database, health_path=health.path or "/",
+                             services=services, release=release)
         validate(tomllib.loads(text))
     path = root / CONFIG_NAME
     _write_atomic(path, text)
     return path, info
+
+
+def release_proposals(root: Path, config: Config, info: ProjectInfo
+                      ) -> list[releasecmds.Proposal]:
+    """The release commands the project needs (the settings as imported, else their source,
+    and a Procfile); none when the djship.toml being replaced has the user's own."""
+    site = info.name
+    own = _own_release(root / CONFIG_NAME, site)
+    if own is not None:
+        if own:
+            info.notes.append(f"kept your sites.{site}.release = {toml_value(own)}")
+        return [releasecmds.Proposal(c, "", kept=True) for c in own]
+    return releasecmds.propose(releasecmds.from_procfile(root),
+                               _settings_proposals(root, config, site))
+
+
+def _own_release(path: Path, site: str) -> list[str] | None:
+    """The ``release`` list of ``site`` in an existing djship.toml (None: it has none)."""
+    try:
+        sites = tomllib.loads(path.read_text(encoding="utf-8")).get("sites", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    own = sites.get(site, {}).get("release") if isinstance(sites, dict) else None
+    return [str(c) for c in own] if isinstance(own, list) else None
+
+
+def _settings_proposals(root: Path, config: Config, site: str) -> list[releasecmds.Proposal]:
+    """Read from the settings imported as on the servers; from their source if they do not
+    import here (no Django locally, a variable only the servers have)."""
+    module = config.settings_module(site)
+    app_dir = (root / config.project.manage).parent
+    domains = list(config.sites[site].domains)
+    try:
+        with tempfile.TemporaryDirectory(prefix="djship-init-") as tmp:
+            env = production_env(config, site, Path(tmp))
+            data, _ = import_with_standins(
+                check_python(root, config), app_dir, module, env.values,
+                lambda var: standin(var, domains), config.sites[site].env_name("SECRET_KEY"))
+    except DjshipError:
+        return releasecmds.from_source(app_dir, module)
+    return releasecmds.from_settings(data)
 
 
 def write_config(root: Path, force: bool) -> list[str]:

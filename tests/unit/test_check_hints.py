@@ -170,6 +170,14 @@ def deploy_checks_it(p: Project, f: Finding, _c: pytest.CaptureFixture[str]) -> 
     p.deploy = True
 
 
+def set_release(p: Project, f: Finding, _c: pytest.CaptureFixture[str]) -> None:
+    m = re.fullmatch(r"set (release = \[.*\]) in \[sites\.(\w+)\] of djship\.toml", f.fix)
+    assert m, f.fix
+    path = p.root / "djship.toml"
+    text = re.sub(r"^release = .*\n", "", path.read_text(), flags=re.M)
+    path.write_text(text.replace(f"[sites.{m[2]}]\n", f"[sites.{m[2]}]\n{m[1]}\n", 1))
+
+
 def use_django_venv(p: Project, f: Finding, _c: pytest.CaptureFixture[str]) -> None:
     assert "virtualenv" in f.fix, f.fix
     # The project's .venv lacked Django; with the one that has it, djship can check.
@@ -251,6 +259,12 @@ def no_console(template: Path, dest: Path) -> Project:
     return p
 
 
+def compress_offline(template: Path, dest: Path) -> Project:
+    p = patched(template, dest)
+    append(settings_of(p), 'INSTALLED_APPS += ["compressor"]\nCOMPRESS_OFFLINE = True')
+    return p
+
+
 def broken_urls(template: Path, dest: Path) -> Project:
     p = patched(template, dest)
     urls = p.root / "mysite" / "urls.py"
@@ -315,6 +329,7 @@ CASES: dict[str, Case] = {
     "settings.database": Case(startproject_kind, run_init_settings),
     "settings.admins": Case(no_admins, set_admins_env),
     "settings.logging": Case(no_console, add_stream_handler),
+    "settings.compress": Case(compress_offline, set_release),
     "check.skipped": Case(no_django_venv, use_django_venv),
     NEEDS_DATABASE: Case(queries_the_database, deploy_checks_it),
     "django.check": Case(broken_urls, fix_named_code),

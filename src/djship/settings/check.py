@@ -10,10 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from djship.config.schema import Config
 from djship.errors import DjshipError
 from djship.project import module_file
-from djship.settings import deps, groups
+from djship.settings import deps, groups, releasecmds
 from djship.settings.analysis import PROXY_HEADER
 from djship.settings.djangocheck import deploy_findings
 from djship.settings.envcheck import Probed, ServerLookup, probe_settings
@@ -255,7 +257,20 @@ def settings_findings(probed: Probed, again: dict[str, Any], config: Config, sit
                            "djship sets to the site's database",
                            fix("DATABASES", "read DATABASES from the DATABASE_URL variable "
                                             "(dj-database-url or django-environ's env.db())")))
-    return out + _mail_findings(first, site, fix)
+    return out + _mail_findings(first, site, fix) + release_findings(first, config, site)
+
+
+def release_findings(first: dict[str, Any], config: Config, site: str) -> list[Finding]:
+    """Offline compression with no ``manage.py compress`` in the site's release commands."""
+    release = config.sites[site].release
+    if not releasecmds.compress_offline(first) or releasecmds.has_command(
+            release, releasecmds.COMPRESS):
+        return []
+    line = "release = " + tomlkit.item([*release, releasecmds.COMPRESS]).as_string()
+    return [Finding("error", "settings.compress",
+                    "COMPRESS_OFFLINE is on, but no release command runs `manage.py compress`: "
+                    "every page with a {% compress %} block would answer 500",
+                    f"set {line} in [sites.{site}] of djship.toml")]
 
 
 Fixer = Callable[[str, str], str]

@@ -18,7 +18,8 @@ KINDS = (
     "settings.import", ENV_ONLY_ON_SERVERS, "settings.env_names",
     "settings.secret_key", "settings.debug", "settings.allowed_hosts",
     "settings.proxy_header", "settings.static_root", "settings.media_root", "settings.database",
-    "settings.admins", "settings.logging", "check.skipped", NEEDS_DATABASE, "django.check",
+    "settings.admins", "settings.logging", "settings.compress", "check.skipped",
+    NEEDS_DATABASE, "django.check",
 )
 DJANGO = "django"  # a message of Django's check framework, by its own id
 _DJANGO_ID = re.compile(r"^[a-z_]+(\.[a-z_]+)*\.[CEWI]\d+$")

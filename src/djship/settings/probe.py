@@ -71,6 +71,7 @@ sources = {name: [k for k, found in reads.items() if found and _fed(name, os.env
 log = g("LOGGING") or {}
 classes = [str(h.get("class", "")) for h in (log.get("handlers") or {}).values()]
 db = (g("DATABASES") or {}).get("default") or {}
+caches = g("CACHES") or {}
 mails = -1
 try:  # how many mail handlers an error of django.request reaches, as Django configures them
     import logging
@@ -95,6 +96,13 @@ print(json.dumps({
     "admins": [str(a[1] if isinstance(a, (list, tuple)) else a) for a in g("ADMINS", [])],
     "logging": bool(log), "log_mails": mails,
     "log_console": any(c.endswith("StreamHandler") for c in classes),
+    # What release commands the project needs (releasecmds). COMPRESS_ENABLED defaults to
+    # `not DEBUG`, and production runs with DEBUG off (check insists): unset means on.
+    "installed_apps": [str(a) for a in g("INSTALLED_APPS") or []],
+    "compress_enabled": bool(g("COMPRESS_ENABLED", True)),
+    "compress_offline": bool(g("COMPRESS_OFFLINE", False)),
+    "cache_backends": [str(c.get("BACKEND", "")) for c in caches.values()
+                       if isinstance(c, dict)] if isinstance(caches, dict) else [],
 }))
 '''
 
