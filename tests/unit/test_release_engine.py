@@ -425,3 +425,20 @@ def test_a_failing_release_command_refuses_the_release(tmp_path: Path) -> None:
     assert labels(t["web1"])[-2:] == ["discard", "unlock"]  # the release is gone
     for host in ("web2", "work1"):  # every app host runs them, in its own release
         assert any("npm run build" in s for s in t[host].scripts())
+
+
+def test_release_commands_output_is_merged_into_shared_static(tmp_path: Path) -> None:
+    # compress writes into the release's STATIC_ROOT after collectstatic merged it: the
+    # release phase merges again, so a page still in flight at the switch finds its CSS.
+    config = validate({**CONFIG.model_dump(exclude_none=True), "sites": {"blog": {
+        **CONFIG.sites["blog"].model_dump(exclude_none=True),
+        "release": ["manage.py compress"]}}})
+    t = hosts(live=True)
+    assert Deploy(context(t, config=config), "blog", project(tmp_path)).execute()
+    for host in ("web1", "web2", "work1"):
+        sent = t[host].scripts()
+        compress = next(i for i, s in enumerate(sent) if "manage.py compress" in s)
+        merged = [i for i, s in enumerate(sent) if "rsync -a" in s
+                  and "/srv/blog/shared/static/" in s]
+        assert merged and merged[-1] > compress, host
+        assert "envtool.py exec" not in sent[merged[-1]]  # a step of its own, not a command

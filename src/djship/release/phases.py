@@ -221,9 +221,13 @@ def plan_commands(s: Shipment, which: str) -> Plan:
     if not commands:
         return Plan.nothing(f"no {which} commands (sites.{s.site}.{which})")
     p, rel = s.paths, s.paths.release(s.release)
-    return Plan.of(*(Run(scripts.scoped(p, s.release, f"{which}{n}", Script.of([
+    runs = [Run(scripts.scoped(p, s.release, f"{which}{n}", Script.of([
         cmd(*scripts.app_exec(s.config, s.site, rel, shlex.split(line)))])), line)
-        for n, line in enumerate(commands, 1)))
+        for n, line in enumerate(commands, 1)]
+    if which == "release":  # after collectstatic: what they wrote there is not merged yet
+        runs.append(Run(scripts.publish_static(s.site, rel),
+                        "static files the release commands wrote: precompressed, merged"))
+    return Plan.of(*runs)
 
 
 def plan_complete(s: Shipment, state: HostState) -> Plan:

@@ -256,6 +256,17 @@ def collect_static(config: Config, site: str, release_dir: str,
     return Script.of([
         cmd("install", "-d", "-m", "755", "-o", p.user, "-g", p.user, own),
         collector or manage(config, site, release_dir, "collectstatic", "--noinput", "-v", "0"),
+        *publish_static(site, release_dir).commands,
+    ])
+
+
+def publish_static(site: str, release_dir: str) -> Script:
+    """Precompress a release's own static files (those not done yet) and merge them into
+    shared/static; after the release commands too, for what they write into STATIC_ROOT
+    (django-compressor's CACHE), which old pages still in flight at the switch may ask for."""
+    p = SitePaths(site)
+    own = release_static(release_dir)
+    return Script.of([
         precompress(p, own, reference=p.live_static),
         cmd("rsync", "-a", "--chown", f"{p.user}:{p.user}", f"{own}/", f"{p.static}/"),
     ])
