@@ -62,6 +62,18 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+def accepts(sock: Path) -> bool:
+    """Whether something listens on the unix socket ``sock``."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(sock))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[Path]:
     """gunicorn with djship's config serving the test app from ``tmp_path``."""
@@ -77,7 +89,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not sock.exists():
+        while not accepts(sock):  # the file appears at bind(), a moment before listen()
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
             time.sleep(0.05)
         yield tmp_path
