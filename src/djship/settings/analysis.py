@@ -185,7 +185,8 @@ def _admins(src: SettingsSource, style: s.Style) -> list[Edit]:
 
 
 def _email(src: SettingsSource, style: s.Style) -> list[Edit]:
-    if any(src.last(k) for k in ("EMAIL_HOST", "EMAIL_BACKEND")) or src.mentions(
+    # MAILERS (Django 6.1) replaces the EMAIL_* settings, and Django refuses both together.
+    if any(src.last(k) for k in ("EMAIL_HOST", "EMAIL_BACKEND", "MAILERS")) or src.mentions(
             "EMAIL_URL", "email_url"):
         return []
     return [Edit(s.email(style), "no SMTP settings (EMAIL_URL or EMAIL_*) for error mails")]

@@ -38,6 +38,7 @@ class Probed:
     missing: list[str] = field(default_factory=list)  # needed, set nowhere djship knows
     server_reason: str = ""  # why the servers' variables are unknown
     provisioned: bool | None = None  # whether the site's servers have an environment file
+    python: str = ""  # the Python that imported them
 
 
 def probe_settings(python: str, app_dir: Path, config: Config, site: str, module: str,
@@ -78,4 +79,4 @@ def probe_settings(python: str, app_dir: Path, config: Config, site: str, module
     missing = [v for v in used if v not in renamed.values() and v not in (shapes or {})]
     return Probed(data, env, secret_var, renamed, missing,
                   on_servers().reason if missing else "",
-                  on_servers().provisioned if missing else None)
+                  on_servers().provisioned if missing else None, python)

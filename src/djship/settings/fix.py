@@ -20,7 +20,9 @@ from djship.settings.envcheck import Probed, ServerLookup, probe_settings
 from djship.settings.envnames import names_change
 from djship.settings.localenv import with_check_env
 from djship.settings.patch import patched_text
-from djship.settings.probe import SettingsImportError, production_env
+from djship.settings.probe import SettingsImportError, import_settings, production_env
+from djship.settings.proof import Trial, verify_edits
+from djship.settings.reasons import reasoned
 from djship.settings.snippets import DbLibrary, Style
 from djship.settings.source import SettingsSource, load_source, top_level_names
 
@@ -140,6 +142,7 @@ def plan_settings(root: Path, config: Config, site: str,
     declared = deps.declared(root, config.project) or set()
     names = {**config.sites[site].env_names, **probed.renamed}  # as djship.toml will say
     edits = plan_edits(source, style_for(source, config.sites[site].domains, declared, names))
+    edits = _proven(root, config, site, source, probed, edits, plan)
     plan.reasons += [e.reason for e in edits]
     target = source.target.path
     if edits:
@@ -154,6 +157,21 @@ def plan_settings(root: Path, config: Config, site: str,
                           f"{var}=...` once the site is provisioned (or in [sites.{site}.env] "
                           "of djship.toml if it is not a secret); djship used a stand-in here")
     return plan
+
+
+def _proven(root: Path, config: Config, site: str, source: SettingsSource, probed: Probed,
+            edits: list[Edit], plan: SettingsPlan) -> list[Edit]:
+    """The edits whose reasons hold for the imported settings and that, tried on a copy of
+    the project, break nothing; notes say what was left out and why."""
+    module = config.settings_module(site)
+    app_dir = (root / config.project.manage).parent
+    edits, notes = reasoned(edits, probed, lambda: import_settings(
+        probed.python, app_dir, module, probed.env, probed.secret_var))
+    verdict = verify_edits(Trial(root, config, site, module, probed, source.target), edits)
+    plan.notes += notes + verdict.notes + [
+        f"djship does not propose {e.snippet.key} ({e.reason}): tried on a copy of the "
+        f"project, {why}" for e, why in verdict.dropped]
+    return verdict.kept
 
 
 def needs_values(exc: SettingsImportError, site: str) -> DjshipError:
