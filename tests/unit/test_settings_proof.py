@@ -15,8 +15,9 @@ from test_settings_support import (
     with_config,
 )
 
-from djship.settings import apply_plan, plan_settings
+from djship.settings import apply_plan, plan_settings, run_check
 from djship.settings.analysis import plan_edits
+from djship.settings.finding import FIX_SETTINGS
 from djship.settings.fix import style_for
 from djship.settings.source import load_source
 
@@ -73,13 +74,18 @@ def check_deploy(project: Path, tmp_path: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_an_edit_that_breaks_the_import_is_not_proposed(project: Path, tmp_path: Path) -> None:
-    # The project has a helper of its own under the name djship's snippets call with two
-    # arguments: those snippets would raise TypeError at import.
+def own_env_list(project: Path) -> Path:
+    """Give the project a helper of its own under the name djship's snippets call with two
+    arguments: those snippets would raise TypeError at import."""
     path = settings_of(project)
     path.write_text(path.read_text().replace(
         "from pathlib import Path\n", "import os\nfrom pathlib import Path\n\n\n"
         "def _env_list(name):\n    return os.environ.get(name, '').split(',')\n", 1))
+    return path
+
+
+def test_an_edit_that_breaks_the_import_is_not_proposed(project: Path, tmp_path: Path) -> None:
+    path = own_env_list(project)
     config = with_config(project)
     plan = plan_settings(project, config, "site")
     apply_plan(project, plan)
@@ -175,3 +181,14 @@ def test_secret_key_reason_comes_from_two_imports(project: Path, line: str, reas
                     + re.sub(r"^SECRET_KEY = .*$", line, path.read_text(), flags=re.M))
     plan = plan_settings(project, with_config(project), "site")
     assert plan.reasons[0] == reason, plan.reasons
+
+
+def test_check_sends_to_init_only_for_edits_init_proposes(project: Path) -> None:
+    own_env_list(project)
+    config = with_config(project)
+    findings = run_check(project, config, "site", env_use="off")
+    hosts = [f for f in findings if f.code == "settings.allowed_hosts"]
+    assert hosts and all(f.fix != FIX_SETTINGS for f in hosts), hosts
+    assert "add the site's domains to ALLOWED_HOSTS" in hosts[0].fix
+    # What init does propose still points there.
+    assert [f.fix for f in findings if f.code == "settings.secret_key"] == [FIX_SETTINGS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from djship.settings.djangocheck import deploy_findings
 from djship.settings.envcheck import Probed, ServerLookup, probe_settings
 from djship.settings.evaluated import host_allowed, settings_findings
 from djship.settings.finding import ENV_ONLY_ON_SERVERS, FIX_SETTINGS, Finding
-from djship.settings.fix import planned_settings
+from djship.settings.fix import plan_settings, planned_settings
 from djship.settings.localenv import EnvUse, Progress, with_check_env
 from djship.settings.probe import (
     DjangoNotImportable,
@@ -67,8 +68,9 @@ def _settings_check(python: str, root: Path, config: Config, site: str, settings
         env = production_env(config, site, Path(tmp)).values
         plain_http = env.get("DJANGO_SECURE_SSL", "").lower() in ("0", "false", "no", "off")
         if settings_passed:
-            return deploy_findings(manage_check_deploy(python, manage, env), plain_http,
-                                   proposed)
+            deploy_out = manage_check_deploy(python, manage, env)
+            return _proven_fixes(lambda keys: deploy_findings(deploy_out, plain_http, keys),
+                                 proposed, root, config, site, server)
         probed = probe_settings(python, manage.parent, config, site, module, env, source,
                                 server)
         # Two independent Python processes: run them side by side (a deploy waits on them).
@@ -77,9 +79,25 @@ def _settings_check(python: str, root: Path, config: Config, site: str, settings
                                 probed.secret_var)
             deploy = pool.submit(manage_check_deploy, python, manage, probed.env)
             findings = env_findings(probed, config, site)
-            findings += settings_findings(probed, again.result(), config, site, proposed)
-            findings += deploy_findings(deploy.result(), plain_http, proposed)
-    return findings
+            again_data, deploy_out = again.result(), deploy.result()
+    return findings + _proven_fixes(
+        lambda keys: settings_findings(probed, again_data, config, site, keys)
+        + deploy_findings(deploy_out, plain_http, keys), proposed, root, config, site, server)
+
+
+def _proven_fixes(judge: Callable[[set[str]], list[Finding]], proposed: set[str], root: Path,
+                  config: Config, site: str, server: ServerLookup | None) -> list[Finding]:
+    """``judge(proposed)``; when a finding sends the user to `init --settings`, judged again
+    with the edits init really proposes (tried on a copy, reasons from the values), so the
+    fix never leads to "no change needed"."""
+    found = judge(proposed)
+    if not any(f.fix == FIX_SETTINGS for f in found):
+        return found
+    try:
+        proven = plan_settings(root, config, site, server=server).keys
+    except DjshipError:
+        return found
+    return found if proven == proposed else judge(proven)
 
 
 def proposals(root: Path, config: Config, site: str

@@ -55,6 +55,7 @@ class SettingsPlan:
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)  # distributions the new code imports
+    keys: set[str] = field(default_factory=set)  # the settings the edits change (snippet keys)
 
     def diff(self, root: Path) -> str:
         """All changes as one unified diff."""
@@ -143,6 +144,7 @@ def plan_settings(root: Path, config: Config, site: str,
     names = {**config.sites[site].env_names, **probed.renamed}  # as djship.toml will say
     edits = plan_edits(source, style_for(source, config.sites[site].domains, declared, names))
     edits = _proven(root, config, site, source, probed, edits, plan)
+    plan.keys = {e.snippet.key for e in edits}
     plan.reasons += [e.reason for e in edits]
     target = source.target.path
     if edits:
