@@ -7,10 +7,13 @@ import functools
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from djship.config.schema import Config
 from djship.settings import deps
@@ -127,9 +130,19 @@ def _baseline(trial: Trial, env: dict[str, str]) -> Outcome:
 
 
 def _outcome(trial: Trial, manage: Path, env: dict[str, str], wanted: set[str]) -> Outcome:
+    # Two independent Python processes: side by side (the check is wasted if the import fails).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        deploy = pool.submit(manage_check_deploy, trial.probed.python, manage, env)
+        data = _import(trial, manage, env, wanted)
+        deploy_out = deploy.result()
+    return data if isinstance(data, Outcome) else _judged(trial, data, env, deploy_out)
+
+
+def _import(trial: Trial, manage: Path, env: dict[str, str], wanted: set[str]
+            ) -> dict[str, Any] | Outcome:
     probed = trial.probed
     try:
-        data = import_settings(probed.python, manage.parent, trial.module, env,
+        return import_settings(probed.python, manage.parent, trial.module, env,
                                probed.secret_var)
     except SettingsImportError as exc:
         missing = {deps.IMPORTS.get(m) for m in re.findall(r"No module named '(\w+)", exc.detail)}
@@ -138,9 +151,12 @@ def _outcome(trial: Trial, manage: Path, env: dict[str, str], wanted: set[str]) 
             return Outcome({}, f"the changed settings were not tried here: they import {names}, "
                                f"which this Python lacks (pip install {names})")
         return Outcome({"settings.import": f"the settings no longer import: {exc.message}"})
-    tried = replace(probed, data=data, env=env)
-    found = settings_findings(tried, data, trial.config, trial.site)
-    found += deploy_findings(manage_check_deploy(probed.python, manage, env))
+
+
+def _judged(trial: Trial, data: dict[str, Any], env: dict[str, str],
+            deploy_out: subprocess.CompletedProcess[str]) -> Outcome:
+    tried = replace(trial.probed, data=data, env=env)
+    found = settings_findings(tried, data, trial.config, trial.site) + deploy_findings(deploy_out)
     return Outcome({f.code: f.message for f in found if f.level == "error"})
 
 
