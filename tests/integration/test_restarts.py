@@ -247,12 +247,13 @@ def test_slow_first_requests_are_met_by_the_warm_up_not_by_users(project: Projec
         assert run.returncode == 0, str(run)
         back = project.djship("rollback")
         assert back.returncode == 0, str(back)
-        # A worker gunicorn replaces (crash, max_requests) warms up before it accepts too.
+        # A worker gunicorn replaces (max_requests, a recycled worker) warms up before it
+        # accepts too. TERM, not KILL: a killed worker's request in flight would fail by itself.
         unit = f"djship-{SITE}@{live_slot(sandbox)}.service"
         master = sandbox.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
         workers = sandbox.run(f"cat /proc/{master}/task/{master}/children").stdout.split()
         assert workers, (unit, master)
-        sandbox.run(["kill", "-KILL", workers[0]])
+        sandbox.run(["kill", "-TERM", workers[0]])
         time.sleep(SLOW_FIRST * 2)
         seconds = time.monotonic() - began
     log = sandbox.run(f"journalctl -u {unit} --no-pager -o cat | grep 'djship warm-up' "
