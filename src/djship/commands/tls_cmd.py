@@ -135,7 +135,9 @@ def tls_renew(state: State, site: str | None, only_host: str | None, dry_run: bo
     if not certs.uses_acme(tls):
         raise DjshipError(f"site {name} gets no certificate from an ACME server",
                           hint="set tls.enabled = true (and no tls.certificate)")
-    argv = ["certbot", "renew", "--non-interactive", "--cert-name", name]
+    # Asked for now: certbot's renew otherwise sleeps at random (up to 8 min) without a TTY.
+    argv = ["certbot", "renew", "--non-interactive", "--no-random-sleep-on-renew",
+            "--cert-name", name]
     argv += ["--dry-run"] if dry_run else []
     if dry_run and tls.acme_server:  # certbot's --dry-run otherwise swaps in LE staging
         argv += ["--server", tls.acme_server]
